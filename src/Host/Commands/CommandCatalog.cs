@@ -1,0 +1,12 @@
+using System.CommandLine;
+
+namespace LiteVae.Host.Commands;
+
+/// <summary>The one list of CLI verbs; each verb lives in its own file.</summary>
+internal static class CommandCatalog
+{
+    public static IEnumerable<Command> All()
+    {
+        yield break;
+    }
+}

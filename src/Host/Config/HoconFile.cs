@@ -1,0 +1,151 @@
+using Akka.Configuration;
+
+namespace LiteVae.Host.Config;
+
+/// <summary>A configuration problem a user can fix: names the file and key and says what to do.</summary>
+public sealed class ConfigException(string message) : Exception(message);
+
+/// <summary>
+/// A parsed HOCON document with typed, validating getters. Every error names the source file and the
+/// full key. Overrides (<c>--set a.b=c</c>) are applied here, in C#, because Akka's HOCON parser does
+/// not read environment variables.
+/// </summary>
+public sealed class HoconFile
+{
+    private readonly Akka.Configuration.Config _config;
+
+    public string Source { get; }
+
+    private HoconFile(Akka.Configuration.Config config, string source)
+    {
+        _config = config;
+        Source = source;
+    }
+
+    public static HoconFile Load(string path, IEnumerable<string>? overrides = null)
+    {
+        if (!File.Exists(path))
+            throw new ConfigException($"{path}: config file not found.");
+        return Parse(File.ReadAllText(path), path, overrides, Path.GetDirectoryName(Path.GetFullPath(path)));
+    }
+
+    /// <param name="includeRoot">Folder that relative <c>include "x.conf"</c> lines resolve against.</param>
+    public static HoconFile Parse(string text, string source, IEnumerable<string>? overrides = null, string? includeRoot = null)
+    {
+        Akka.Configuration.Config config;
+        try
+        {
+            config = ConfigurationFactory.ParseString(text, name => IncludeFile(name, includeRoot, source));
+        }
+        catch (Exception e) when (e is not ConfigException)
+        {
+            throw new ConfigException($"{source}: not valid HOCON: {e.Message}");
+        }
+        foreach (var o in overrides ?? [])
+        {
+            int eq = o.IndexOf('=');
+            if (eq <= 0)
+                throw new ConfigException($"override '{o}': expected key=value, e.g. trainer.max-steps=1000.");
+            string key = o[..eq].Trim(), value = o[(eq + 1)..].Trim();
+            Akka.Configuration.Config patch;
+            try { patch = ConfigurationFactory.ParseString($"{key} = {value}"); }
+            catch (Exception e) { throw new ConfigException($"override '{o}': {e.Message}"); }
+            config = patch.WithFallback(config);
+        }
+        return new HoconFile(config, source);
+    }
+
+    private static Akka.Configuration.Hocon.HoconRoot IncludeFile(string name, string? root, string source)
+    {
+        string path = Path.IsPathRooted(name) || root is null ? name : Path.Combine(root, name);
+        if (!File.Exists(path))
+            throw new ConfigException($"{source}: include \"{name}\" not found (looked at {path}).");
+        return Akka.Configuration.Hocon.Parser.Parse(File.ReadAllText(path), n => IncludeFile(n, Path.GetDirectoryName(path), path));
+    }
+
+    public Akka.Configuration.Config Raw => _config;
+
+    public bool Has(string key) => _config.HasPath(key);
+
+    public HoconFile Section(string key)
+    {
+        Require(key);
+        return new HoconFile(_config.GetConfig(key), Source + "#" + key);
+    }
+
+    public string String(string key, string? fallback = null) =>
+        Get(key, fallback is not null, fallback!, () => _config.GetString(key));
+
+    public int Int(string key, int? fallback = null, int min = int.MinValue, int max = int.MaxValue)
+    {
+        int v = Get(key, fallback.HasValue, fallback.GetValueOrDefault(), () => _config.GetInt(key));
+        if (v < min || v > max)
+            throw new ConfigException($"{Source}: key '{key}' = {v} is out of range [{min}, {max}].");
+        return v;
+    }
+
+    public long Long(string key, long? fallback = null, long min = long.MinValue) 
+    {
+        long v = Get(key, fallback.HasValue, fallback.GetValueOrDefault(), () => _config.GetLong(key));
+        if (v < min)
+            throw new ConfigException($"{Source}: key '{key}' = {v} must be at least {min}.");
+        return v;
+    }
+
+    public double Double(string key, double? fallback = null, double min = double.NegativeInfinity, double max = double.PositiveInfinity)
+    {
+        double v = Get(key, fallback.HasValue, fallback.GetValueOrDefault(), () => _config.GetDouble(key));
+        if (double.IsNaN(v) || v < min || v > max)
+            throw new ConfigException($"{Source}: key '{key}' = {v} is out of range [{min}, {max}].");
+        return v;
+    }
+
+    public bool Bool(string key, bool? fallback = null) => Get(key, fallback.HasValue, fallback.GetValueOrDefault(), () => _config.GetBoolean(key));
+
+    public IReadOnlyList<int> IntList(string key, IReadOnlyList<int>? fallback = null) =>
+        Get(key, fallback is not null, fallback!, () => (IReadOnlyList<int>)_config.GetIntList(key).ToArray());
+
+    public IReadOnlyList<string> StringList(string key, IReadOnlyList<string>? fallback = null) =>
+        Get(key, fallback is not null, fallback!, () => (IReadOnlyList<string>)_config.GetStringList(key).ToArray());
+
+    /// <summary>A string that must be one of <paramref name="allowed"/>.</summary>
+    public string Choice(string key, string[] allowed, string? fallback = null)
+    {
+        string v = String(key, fallback);
+        if (!allowed.Contains(v))
+            throw new ConfigException($"{Source}: key '{key}' = '{v}' is not one of: {string.Join(", ", allowed)}.");
+        return v;
+    }
+
+    private T Get<T>(string key, bool hasFallback, T fallback, Func<T> read)
+    {
+        if (!_config.HasPath(key))
+        {
+            if (hasFallback) return fallback;
+            throw new ConfigException($"{Source}: required key '{key}' is missing.");
+        }
+        try
+        {
+            return read();
+        }
+        catch (Exception e) when (e is not ConfigException)
+        {
+            throw new ConfigException($"{Source}: key '{key}' has the wrong type (expected {Describe(typeof(T))}): {e.Message}");
+        }
+    }
+
+    private void Require(string key)
+    {
+        if (!_config.HasPath(key))
+            throw new ConfigException($"{Source}: required section '{key}' is missing.");
+    }
+
+    private static string Describe(Type t) =>
+        t == typeof(int) || t == typeof(long) ? "an integer"
+        : t == typeof(double) ? "a number"
+        : t == typeof(bool) ? "true or false"
+        : t == typeof(string) ? "a string"
+        : "a list";
+
+    public string Render() => _config.Root.ToString();
+}
