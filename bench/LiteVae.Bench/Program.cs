@@ -1,0 +1,37 @@
+namespace LiteVae.Bench;
+
+/// <summary>
+/// Benchmarks: `litevae-bench &lt;name&gt; [options]`. Each writes its results (with the machine, date
+/// and any peer numbers measured in the same run) under bench/results/.
+/// </summary>
+public static class Program
+{
+    public static int Main(string[] args)
+    {
+        var all = BenchCatalog.All().ToDictionary(b => b.Name);
+        if (args.Length == 0 || !all.TryGetValue(args[0], out var bench))
+        {
+            Console.Error.WriteLine("usage: litevae-bench <name> [options]\n\nbenchmarks:");
+            foreach (var b in all.Values)
+                Console.Error.WriteLine($"  {b.Name,-16} {b.Description}");
+            return args.Length == 0 || args[0] is "--help" or "-h" ? 0 : 2;
+        }
+        return bench.Run(args[1..]);
+    }
+}
+
+public interface IBenchmark
+{
+    string Name { get; }
+    string Description { get; }
+    int Run(string[] args);
+}
+
+/// <summary>The one list of benchmarks; each lives in its own file.</summary>
+internal static class BenchCatalog
+{
+    public static IEnumerable<IBenchmark> All()
+    {
+        yield break;
+    }
+}
