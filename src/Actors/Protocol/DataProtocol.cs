@@ -9,9 +9,20 @@ public sealed record QueueDepth(string Node, string Stage, int Depth, int Capaci
 public static class DataProtocol
 {
     /// <summary>Data node → Coordinator, every heartbeat: registers the node and reports its state.</summary>
+    /// <summary><paramref name="CoordinatorId"/>/<paramref name="PlanVersion"/> name the plan the node works on
+    /// (null: none yet), so a Coordinator can re-send its current plan to a node that missed it.</summary>
     public sealed record DataNodeHeartbeat(
-        IActorRef Worker, string Node, int MaxLeases, int ActiveLeases, long BatchesSent, long SamplesSent,
-        long BadSamples, IReadOnlyList<QueueDepth> Queues) : ILiteVaeMessage;
+        IActorRef Worker, string Node, string? CoordinatorId, long PlanVersion, int MaxLeases, int ActiveLeases,
+        long BatchesSent, long SamplesSent, long BadSamples, IReadOnlyList<QueueDepth> Queues) : ILiteVaeMessage
+    {
+        public bool Equals(DataNodeHeartbeat? o) =>
+            o is not null && Worker.Equals(o.Worker) && Node == o.Node && CoordinatorId == o.CoordinatorId &&
+            PlanVersion == o.PlanVersion && MaxLeases == o.MaxLeases && ActiveLeases == o.ActiveLeases &&
+            BatchesSent == o.BatchesSent && SamplesSent == o.SamplesSent && BadSamples == o.BadSamples &&
+            Queues.SequenceEqual(o.Queues);
+
+        public override int GetHashCode() => HashCode.Combine(Worker, Node, PlanVersion);
+    }
 
     /// <summary>
     /// Coordinator → data node: what to produce and where to send it. A higher <paramref name="PlanVersion"/>
@@ -43,7 +54,8 @@ public static class DataProtocol
     /// <summary>Data node → Coordinator: the reader gave up on the lease (after its own restarts).</summary>
     public sealed record LeaseFailed(string CoordinatorId, long LeaseId, string Reason) : ILiteVaeMessage, IWithCoordinatorId;
 
-    /// <summary>Data node → Coordinator: its batch stream to the trainer broke; what it had sent may be lost.</summary>
+    /// <summary>Data node → Coordinator: its batch stream to the trainer broke (or the node restarted); its
+    /// leases are void and what it had sent may be lost. An empty <paramref name="CoordinatorId"/> means any.</summary>
     public sealed record DataStreamBroken(IActorRef Worker, string CoordinatorId, string Reason)
         : ILiteVaeMessage, IWithCoordinatorId;
 

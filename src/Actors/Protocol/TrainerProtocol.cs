@@ -28,7 +28,7 @@ public static class TrainerProtocol
     /// (a checkpoint directory) if given, and train until <paramref name="MaxSteps"/>.</summary>
     public sealed record StartTraining(
         string CoordinatorId, string ExperimentHocon, string RunDir, string? ResumeFrom, long MaxSteps,
-        string? TraceParent) : ILiteVaeMessage, IWithCoordinatorId, ITraced;
+        int CheckpointEvery, int LogEvery, string? TraceParent) : ILiteVaeMessage, IWithCoordinatorId, ITraced;
 
     /// <summary>Trainer → Coordinator: initialised (and restored); here is what the weights have seen.</summary>
     public sealed record TrainerReady(string CoordinatorId, long Step, ConsumedState Consumed) : ILiteVaeMessage, IWithCoordinatorId;

@@ -30,7 +30,7 @@ public sealed class SerializerRoundTripTests : Akka.TestKit.Xunit2.TestKit
             new DataProtocol.LeaseFailed("c1", 17, "tar truncated"),
             new BatchChunk(3, 99, 0, 2, 2, 4, 4, [new SampleId(1, 2, 3), new SampleId(1, 2, 4)], new byte[] { 1, 2, 3, 250 }),
             new BatchChunk(3, 99, 1, 2, 2, 4, 4, [], new byte[] { 9 }),
-            new TrainerProtocol.StartTraining("c1", "x = 1", "/runs/a", "/runs/a/checkpoints/last", 500, null),
+            new TrainerProtocol.StartTraining("c1", "x = 1", "/runs/a", "/runs/a/checkpoints/last", 500, 100, 10, null),
             new TrainerProtocol.TrainerReady("c1", 20, new ConsumedState(1, [new ShardConsumption(1, 3, ranges)], 2)),
             new TrainerProtocol.BeginSteps("c1", 4),
             new TrainerProtocol.SamplesConsumed("c1", 21, [new SampleId(1, 3, 8)]),
@@ -73,10 +73,9 @@ public sealed class SerializerRoundTripTests : Akka.TestKit.Xunit2.TestKit
     [Fact]
     public void Actor_references_round_trip()
     {
-        var hb = new DataProtocol.DataNodeHeartbeat(Ref, "n", 2, 1, 10, 160, 1, [new QueueDepth("n", "raw", 1, 4)]);
+        var hb = new DataProtocol.DataNodeHeartbeat(Ref, "n", "c1", 3, 2, 1, 10, 160, 1, [new QueueDepth("n", "raw", 1, 4)]);
         var b = (DataProtocol.DataNodeHeartbeat)RoundTrip(hb, out _);
-        Assert.Equal(Ref, b.Worker);
-        Assert.Equal(hb.Queues, b.Queues);
+        Assert.Equal(hb, b);
         Assert.Equal(Ref, ((DataProtocol.RequestLease)RoundTrip(new DataProtocol.RequestLease(Ref, "c", 1), out _)).Worker);
         Assert.Equal(Ref, ((DataProtocol.DataStreamBroken)RoundTrip(new DataProtocol.DataStreamBroken(Ref, "c", "x"), out _)).Worker);
         Assert.Equal(Ref, ((DataProtocol.DataPlan)RoundTrip(new DataProtocol.DataPlan("c", 1, "", Ref, null), out _)).Intake);
