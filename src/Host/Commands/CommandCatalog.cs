@@ -7,6 +7,9 @@ internal static class CommandCatalog
 {
     public static IEnumerable<Command> All()
     {
-        yield break;
+        yield return StatusCommand.Create();
+        yield return EvalCommand.Create();
+        yield return CheckpointCommand.Create();
+        yield return StopCommand.Create();
     }
 }
