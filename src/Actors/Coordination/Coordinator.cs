@@ -22,11 +22,11 @@ public sealed class Coordinator : ReceiveActor, IWithTimers
     public const string RunWaiting = "waiting-for-trainer", RunStarting = "starting", RunTraining = "training",
         RunPaused = "paused", RunStopping = "stopping", RunFinishedState = "finished";
 
-    private sealed class Tick { public static readonly Tick Instance = new(); }
-    private sealed class LeaveCluster { public static readonly LeaveCluster Instance = new(); }
+    private sealed class Tick : INoSerializationVerificationNeeded { public static readonly Tick Instance = new(); }
+    private sealed class LeaveCluster : INoSerializationVerificationNeeded { public static readonly LeaveCluster Instance = new(); }
 
-    private sealed record TrainerInfo(IActorRef Trainer, IActorRef Intake, string Node, string Device);
-    private sealed record DataNodeInfo(string Node, DataNodeHeartbeat Last);
+    private sealed record TrainerInfo(IActorRef Trainer, IActorRef Intake, string Node, string Device) : INoSerializationVerificationNeeded;
+    private sealed record DataNodeInfo(string Node, DataNodeHeartbeat Last) : INoSerializationVerificationNeeded;
 
     private readonly ILoggingAdapter _log = Context.GetLogger();
     private readonly RunPlan _plan;

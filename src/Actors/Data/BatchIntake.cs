@@ -14,7 +14,7 @@ namespace LiteVae.Actors.Data;
 /// </summary>
 public sealed class BatchIntake : ReceiveActor
 {
-    private sealed record StreamEnded(string Node, string Reason);
+    private sealed record StreamEnded(string Node, string Reason) : INoSerializationVerificationNeeded;
 
     private readonly ILoggingAdapter _log = Context.GetLogger();
     private readonly IntakeChannel _channel;

@@ -19,13 +19,13 @@ public sealed record DataNodeSettings(string Node, int MaxLeases, PipelineBounds
 /// </summary>
 public sealed class DataNode : ReceiveActor, IWithTimers
 {
-    private sealed class Tick { public static readonly Tick Instance = new(); }
-    private sealed record Drained(long Generation, LeaseTracker Lease);
-    private sealed record TransportEnded(long Generation, string Reason);
-    private sealed record Offered(long Generation, ISourceRef<BatchChunk> Source);
-    private sealed record LocalWriter(long Generation, ChannelWriter<PixelBatch> Writer);
+    private sealed class Tick : INoSerializationVerificationNeeded { public static readonly Tick Instance = new(); }
+    private sealed record Drained(long Generation, LeaseTracker Lease) : INoSerializationVerificationNeeded;
+    private sealed record TransportEnded(long Generation, string Reason) : INoSerializationVerificationNeeded;
+    private sealed record Offered(long Generation, ISourceRef<BatchChunk> Source) : INoSerializationVerificationNeeded;
+    private sealed record LocalWriter(long Generation, ChannelWriter<PixelBatch> Writer) : INoSerializationVerificationNeeded;
 
-    private sealed record LeaseEntry(LeaseTracker Tracker, IActorRef Reader);
+    private sealed record LeaseEntry(LeaseTracker Tracker, IActorRef Reader) : INoSerializationVerificationNeeded;
 
     private readonly ILoggingAdapter _log = Context.GetLogger();
     private readonly DataNodeSettings _settings;

@@ -11,8 +11,8 @@ namespace LiteVae.Actors.Data;
 /// </summary>
 public sealed class ShardReaderActor : ReceiveActor
 {
-    private sealed record ReadDone(ShardReadCounts Counts);
-    private sealed record ReadCrashed(Exception Error);
+    private sealed record ReadDone(ShardReadCounts Counts) : INoSerializationVerificationNeeded;
+    private sealed record ReadCrashed(Exception Error) : INoSerializationVerificationNeeded;
 
     /// <summary>Thrown inside the actor to let supervision restart it.</summary>
     public sealed class ShardReadException(string message, Exception inner) : Exception(message, inner);

@@ -28,7 +28,7 @@ public delegate IEvalJob EvalJobFactory(RunEvaluation request);
 /// </summary>
 public sealed class Evaluator : ReceiveActor, IWithTimers
 {
-    private sealed class Heartbeat { public static readonly Heartbeat Instance = new(); }
+    private sealed class Heartbeat : INoSerializationVerificationNeeded { public static readonly Heartbeat Instance = new(); }
     private sealed class EvalStep : INoSerializationVerificationNeeded { public static readonly EvalStep Instance = new(); }
 
     private readonly ILoggingAdapter _log = Context.GetLogger();

@@ -31,9 +31,14 @@ public static class RoleStarter
         EvaluatorName = "evaluator";
 
     /// <summary>Every node: the proxy to the Coordinator singleton (wherever it runs).</summary>
-    public static IActorRef StartCoordinatorProxy(ActorSystem system) =>
-        system.ActorOf(ClusterSingletonProxy.Props($"/user/{CoordinatorManager}",
+    public static IActorRef StartCoordinatorProxy(ActorSystem system)
+    {
+        // Creating a materializer registers Akka.Streams' StreamRef serializer: without it a node cannot
+        // read the batch streams other nodes offer.
+        Akka.Streams.ActorMaterializer.Create(system).Dispose();
+        return system.ActorOf(ClusterSingletonProxy.Props($"/user/{CoordinatorManager}",
             ClusterSingletonProxySettings.Create(system).WithRole(ClusterRoles.Coordinator).WithBufferSize(10_000)), CoordinatorProxy);
+    }
 
     /// <summary>Every node: the gateway that CLI clients talk to.</summary>
     public static IActorRef StartGateway(ActorSystem system, IActorRef coordinator) =>

@@ -16,8 +16,8 @@ public sealed class Checkpointer : ReceiveActor
     public sealed record Write(ICheckpointSnapshot Snapshot, string RunDir, string Reason, bool Droppable, IActorRef ReplyTo)
         : INoSerializationVerificationNeeded;
 
-    private sealed record Written(Write Job, string Path, double Seconds);
-    private sealed record WriteFailed(Write Job, Exception Error);
+    private sealed record Written(Write Job, string Path, double Seconds) : INoSerializationVerificationNeeded;
+    private sealed record WriteFailed(Write Job, Exception Error) : INoSerializationVerificationNeeded;
 
     private readonly ILoggingAdapter _log = Context.GetLogger();
     private readonly ICheckpointStore _store;

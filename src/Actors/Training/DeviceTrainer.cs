@@ -34,9 +34,9 @@ public sealed class DeviceTrainer : ReceiveActor, IWithTimers
 
     public sealed record FinalCheckpointSkipped(string Reason) : INoSerializationVerificationNeeded;
 
-    private sealed class RegisterTick { public static readonly RegisterTick Instance = new(); }
-    private sealed class ProgressTick { public static readonly ProgressTick Instance = new(); }
-    private sealed class IntakeClosed { public static readonly IntakeClosed Instance = new(); }
+    private sealed class RegisterTick : INoSerializationVerificationNeeded { public static readonly RegisterTick Instance = new(); }
+    private sealed class ProgressTick : INoSerializationVerificationNeeded { public static readonly ProgressTick Instance = new(); }
+    private sealed class IntakeClosed : INoSerializationVerificationNeeded { public static readonly IntakeClosed Instance = new(); }
 
     private readonly ILoggingAdapter _log = Context.GetLogger();
     private readonly TrainerSettings _settings;
