@@ -41,6 +41,7 @@ public sealed class Coordinator : ReceiveActor, IWithTimers
     private readonly SortedDictionary<long, string> _checkpoints = new();
     private readonly List<(IActorRef Client, long AfterStep)> _checkpointWaiters = [];
     private readonly List<IActorRef> _stopWaiters = [];
+    private readonly List<(string Worker, string Node, long AtStep, DateTime At)> _lostWorkers = [];
 
     private TrainerInfo? _trainer;
     private string _state = RunWaiting;
@@ -155,6 +156,7 @@ public sealed class Coordinator : ReceiveActor, IWithTimers
         if (m.CoordinatorId != _id) return;
         _step = Math.Max(_step, m.Step);
         TellClosed(_ledger.Consumed(m.Samples));
+        if (_lostWorkers.Count > 0) ReleaseLostWorkers();
     }
 
     private void TellClosed(IReadOnlyList<int> closed)
@@ -267,8 +269,33 @@ public sealed class Coordinator : ReceiveActor, IWithTimers
     private void HandleStreamBroken(DataStreamBroken b)
     {
         if (b.CoordinatorId != "" && b.CoordinatorId != _id) return;
-        int n = _ledger.WorkerLost(Key(b.Worker));
-        _log.Warning("data node {0}: {1}; re-leasing its {2} shard(s)", b.Worker.Path.Address, b.Reason, n);
+        _log.Warning("data node {0}: {1}", b.Worker.Path.Address, b.Reason);
+        DeferWorkerLost(Key(b.Worker), b.Worker.Path.Address.ToString());
+    }
+
+    /// <summary>
+    /// A lost worker's shards are re-leased once the batches it already delivered have left the trainer's
+    /// intake (a few steps) and their samples are marked consumed, so re-reading skips them instead of
+    /// duplicating them; after 3 s at most, so a stalled trainer cannot hold the shards back.
+    /// </summary>
+    private void DeferWorkerLost(string worker, string node)
+    {
+        if (_lostWorkers.Any(w => w.Worker == worker)) return;
+        _lostWorkers.Add((worker, node, _step, DateTime.UtcNow));
+        ReleaseLostWorkers();
+    }
+
+    private void ReleaseLostWorkers()
+    {
+        int drain = (_progress?.IntakeCapacity ?? 4) + 1;
+        for (int i = _lostWorkers.Count - 1; i >= 0; i--)
+        {
+            var w = _lostWorkers[i];
+            if (_step - w.AtStep <= drain && DateTime.UtcNow - w.At < TimeSpan.FromSeconds(3) && _planActive) continue;
+            _lostWorkers.RemoveAt(i);
+            int n = _ledger.WorkerLost(w.Worker);
+            _log.Warning("data node {0} is gone; re-leasing its {1} unfinished shard(s)", w.Node, n);
+        }
     }
 
     // ---------------------------------------------------------------- eval
@@ -395,8 +422,7 @@ public sealed class Coordinator : ReceiveActor, IWithTimers
         }
         if (_dataNodes.Remove(t.ActorRef, out var d))
         {
-            int n = _ledger.WorkerLost(Key(t.ActorRef));
-            _log.Warning("data node {0} is gone; re-leasing its {1} shard(s)", d.Node, n);
+            DeferWorkerLost(Key(t.ActorRef), d.Node);
             return;
         }
         if (_evaluators.Remove(t.ActorRef, out var e))
@@ -409,6 +435,7 @@ public sealed class Coordinator : ReceiveActor, IWithTimers
 
     private void HandleTick()
     {
+        if (_lostWorkers.Count > 0) ReleaseLostWorkers();
         if (_state == RunTraining && _progress is { Paused: false })
         {
             int stale = _ledger.ReleaseStale(_settings.StaleLeaseAfter);

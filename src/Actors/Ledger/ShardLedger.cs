@@ -59,6 +59,7 @@ public sealed class ShardLedger
     public long Duplicated { get; private set; }
     public long Lost { get; private set; }
     public long BadSamples { get; private set; }
+    /// <summary>Leases taken back (node lost, stream broken, reader failed, stale, plan voided) to be issued again.</summary>
     public long ReLeased { get; private set; }
     public long Abandoned { get; private set; }
 
@@ -135,7 +136,6 @@ public sealed class ShardLedger
     private LeaseGrant Grant(int epoch, int shard, ShardState s, string worker)
     {
         long id = _nextLeaseId++;
-        if (s.EverLeased) ReLeased++;
         s.EverLeased = true;
         s.LeaseId = id;
         s.LastActivity = _clock();
@@ -270,6 +270,7 @@ public sealed class ShardLedger
     private void Requeue(int epoch, int shard, ShardState s)
     {
         if (s.Queued || s.Done || s.Abandoned) return;
+        ReLeased++;
         s.Queued = true;
         _requeue.Enqueue((epoch, shard));
     }

@@ -105,25 +105,32 @@ public sealed class InProcessClusterTests : Akka.TestKit.Xunit2.TestKit, IDispos
     }
 
     [Fact]
-    public async Task Batches_cross_nodes_intact_and_a_lost_data_node_is_replaced_without_losing_samples()
+    public void Batches_cross_nodes_intact_and_a_lost_data_node_is_replaced_without_losing_samples()
     {
         var shards = new SyntheticShards([9, 9, 9, 9, 9, 9], perSample: TimeSpan.FromMilliseconds(2));
-        var engine = new SyntheticEngine.Options { StepTime = TimeSpan.FromMilliseconds(30) };
+        var engine = new SyntheticEngine.Options { StepTime = TimeSpan.FromMilliseconds(10), GateAtStep = 15 };
         var run = WatchRun();
-        var (gateway, proxy) = StartCoreAndCoordinator(TestNodes.Plan(_runDir, shards, maxSteps: 150));
+        var (gateway, proxy) = StartCoreAndCoordinator(TestNodes.Plan(_runDir, shards, maxSteps: 80));
         RoleStarter.StartTrainer(Sys, TestNodes.Trainer("trainer", engine, _store), proxy);
         long bytesBefore = Interlocked.Read(ref BatchIntake.BytesReceived);
 
         var seed = Akka.Cluster.Cluster.Get(Sys).SelfAddress;
-        var dataA = StartData(seed, "data-a", shards);
-        AwaitCondition(() => { lock (engine.Consumed) return engine.Consumed.Count >= 40; }, Long);
+        var (dataA, workerA) = StartData(seed, "data-a", shards);
+        // The trainer holds at step 15 while the data node's queues fill up.
+        Assert.True(engine.AtGate.Wait(Long));
+        Thread.Sleep(500);
         Assert.True(Interlocked.Read(ref BatchIntake.BytesReceived) > bytesBefore, "no bytes crossed the node boundary");
 
-        // The data node goes away mid-run; a replacement joins and training continues.
-        await dataA.Terminate().WaitAsync(TimeSpan.FromSeconds(20));
+        // The data node's worker dies mid-run with batches in its queues (a graceful leave of the whole
+        // system would take longer than the run); a replacement node joins and training continues.
+        Watch(workerA);
+        dataA.Stop(workerA);
+        ExpectTerminated(workerA, TimeSpan.FromSeconds(10));
         StartData(seed, "data-b", shards);
+        _ = dataA.Terminate();
+        engine.Release.Set();
 
-        Assert.Equal(150, run.ExpectMsg<RunFinished>(Long).Step);
+        Assert.Equal(80, run.ExpectMsg<RunFinished>(Long).Step);
         var status = AskGateway<ClusterStatus>(gateway, new GetClusterStatus(null));
         Assert.Equal(0, status.Data.Lost);
         Assert.True(status.Data.ReLeasedShards > 0, "the lost node's shards were not re-leased");
@@ -140,13 +147,12 @@ public sealed class InProcessClusterTests : Akka.TestKit.Xunit2.TestKit, IDispos
         }
     }
 
-    private ActorSystem StartData(Akka.Actor.Address seed, string name, SyntheticShards shards)
+    private (ActorSystem System, IActorRef Worker) StartData(Akka.Actor.Address seed, string name, SyntheticShards shards)
     {
         var system = TestNodes.Start([ClusterRoles.Data], seed);
         _others.Add(system);
         var proxy = RoleStarter.StartCoordinatorProxy(system);
-        RoleStarter.StartDataNode(system, TestNodes.Data(name, shards), proxy);
-        return system;
+        return (system, RoleStarter.StartDataNode(system, TestNodes.Data(name, shards), proxy));
     }
 
     protected override void Dispose(bool disposing)

@@ -17,6 +17,10 @@ public sealed class SyntheticEngine(SyntheticEngine.Options options) : ITraining
     {
         public TimeSpan StepTime { get; init; }
         public long CrashAtStep { get; set; } = -1;
+        /// <summary>Before this step the engine signals <see cref="AtGate"/> and blocks until <see cref="Release"/>.</summary>
+        public long GateAtStep { get; init; } = -1;
+        public ManualResetEventSlim AtGate { get; } = new();
+        public ManualResetEventSlim Release { get; } = new();
         public List<SampleId> Consumed { get; } = [];
         public List<long> RestoredSteps { get; } = [];
         public int Initialisations;
@@ -39,6 +43,11 @@ public sealed class SyntheticEngine(SyntheticEngine.Options options) : ITraining
 
     public IReadOnlyDictionary<string, double>? TrainStep(PixelBatch batch, bool readLosses)
     {
+        if (Step + 1 == options.GateAtStep)
+        {
+            options.AtGate.Set();
+            options.Release.Wait(TimeSpan.FromSeconds(60));
+        }
         if (Step + 1 == options.CrashAtStep)
         {
             options.CrashAtStep = -1;
