@@ -42,6 +42,8 @@ public sealed record PatchGanConfig(int InputNc = 3, int Ndf = 64, int NLayers =
 public sealed record UNetGanConfig(int DCh = 16, IReadOnlyList<int>? Attention = null) : DiscriminatorConfig
 {
     public static readonly int[] AllowedAttention = [128, 64, 32, 16, 8];
+    /// <summary>The width (x d_ch) of the down block each allowed attention resolution follows.</summary>
+    private static readonly int[] AttentionWidth = [1, 2, 4, 8, 8];
 
     public IReadOnlyList<int> AttentionResolutions => Attention ?? [];
 
@@ -58,10 +60,14 @@ public sealed record UNetGanConfig(int DCh = 16, IReadOnlyList<int>? Attention =
     public override IEnumerable<(string Key, string Problem)> Problems()
     {
         if (DCh < 1) yield return ("d_ch", $"is {DCh}; must be at least 1");
-        foreach (int r in AttentionResolutions.Where(r => !AllowedAttention.Contains(r)))
-            yield return ("attention_resolutions", $"{r} is not one of {string.Join(", ", AllowedAttention)}");
-        if (AttentionResolutions.Count > 0 && DCh % 8 != 0)
-            yield return ("d_ch", $"is {DCh}; attention needs a multiple of 8");
+        foreach (int r in AttentionResolutions)
+        {
+            int index = Array.IndexOf(AllowedAttention, r);
+            if (index < 0)
+                yield return ("attention_resolutions", $"{r} is not one of {string.Join(", ", AllowedAttention)}");
+            else if (DCh >= 1 && DCh * AttentionWidth[index] % 8 != 0)
+                yield return ("attention_resolutions", $"attention at {r} sees {DCh * AttentionWidth[index]} channels (d_ch x {AttentionWidth[index]}), which must be a multiple of 8");
+        }
     }
 }
 
