@@ -50,6 +50,12 @@ public sealed class MetricSet : IDisposable
 
     public long Count => _rows.Count;
 
+    /// <summary>Inception statistics of the originals so far (to ship to another worker with <see cref="FeatureStatistics.Export"/>).</summary>
+    public FeatureStatistics OriginalFeatures => _originalStats;
+
+    /// <summary>Inception statistics of the reconstructions so far.</summary>
+    public FeatureStatistics ReconstructionFeatures => _reconStats;
+
     /// <summary>Scores one batch; returns its rows (indices continue from the previous batches unless given).</summary>
     public IReadOnlyList<ImageMetrics> Add(Tensor originals, Tensor reconstructions, long? firstIndex = null)
     {
@@ -104,8 +110,11 @@ public sealed class MetricSet : IDisposable
         _msSsimUnavailable ??= other._msSsimUnavailable;
     }
 
-    /// <summary>Means over all images so far, and rFID.</summary>
-    public MetricSummary Summarize()
+    /// <summary>
+    /// Means over all images so far, and rFID unless <paramref name="computeFid"/> is false (a
+    /// progress summary: the 2048-d float64 eigendecompositions take seconds on a CPU).
+    /// </summary>
+    public MetricSummary Summarize(bool computeFid = true)
     {
         var values = new List<MetricValue>
         {
@@ -116,6 +125,7 @@ public sealed class MetricSet : IDisposable
         };
         FrechetResult? fid = null;
         if (!_inception.IsAvailable) values.Add(new MetricValue(FidName, null, _inception.Reason));
+        else if (!computeFid) values.Add(new MetricValue(FidName, null, "not computed for this summary (computeFid: false)."));
         else if (_originalStats.Count < 2) values.Add(new MetricValue(FidName, null, $"rFID needs at least 2 images, have {_originalStats.Count}."));
         else
         {

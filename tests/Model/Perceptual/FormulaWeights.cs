@@ -36,7 +36,9 @@ internal static class FormulaWeights
         else if (shape.Length == 4) { double a = Math.Sqrt(6.0 / (shape[1] * shape[2] * shape[3])); f = b => b * a; }
         else if (key.EndsWith("weight")) f = b => 1.0 + 0.1 * b;
         else f = b => 0.05 * b;
-        return u.Select(b => (float)f(b)).ToArray();
+        var result = new float[n];
+        for (long i = 0; i < n; i++) result[i] = (float)f(u[i]);
+        return result;
     }
 
     /// <summary>Fills every float tensor of the module's state dict; <paramref name="stripPrefix"/> is removed from keys first.</summary>
