@@ -167,7 +167,8 @@ public static class PyTorchFile
 
     private static object? ResolveGlobal(string module, string name)
     {
-        if (module == "torch" && StorageTypes.TryGetValue(name, out var dt)) return new DTypeGlobal(dt);
+        // Storages saved from a GPU are named torch.cuda.*Storage; they load onto the CPU like the rest.
+        if ((module == "torch" || module == "torch.cuda") && StorageTypes.TryGetValue(name, out var dt)) return new DTypeGlobal(dt);
         string full = $"{module}.{name}";
         return AllowedCalls.Contains(full) ? new PickleGlobal(module, name) : null;
     }
@@ -178,7 +179,17 @@ public static class PyTorchFile
         switch (g.ToString())
         {
             case "collections.OrderedDict":
-                return new PickleDict();
+                // Python 3 passes no arguments and adds the items with SETITEMS; Python 2 (the oldest
+                // torchvision files) passes them as one list of [key, value] pairs.
+                var dict = new PickleDict();
+                if (args is [List<object?> pairs])
+                    foreach (var pair in pairs)
+                    {
+                        var kv = pair switch { List<object?> l => l.ToArray(), PickleTuple tp => tp.Items, _ => null };
+                        if (kv is not { Length: 2 }) throw new InvalidDataException("OrderedDict items are not [key, value] pairs");
+                        dict.Set(kv[0], kv[1]);
+                    }
+                return dict;
             case "torch._utils._rebuild_tensor":       // (storage, offset, size, stride)
             case "torch._utils._rebuild_tensor_v2":    // (+ requires_grad, backward_hooks[, metadata])
                 if (args.Length < 4 || args[0] is not StorageRef st)

@@ -18,6 +18,7 @@ public class PyTorchFileTests
     [InlineData("zip.pth", "")]
     [InlineData("legacy.pth", "")]
     [InlineData("nested-legacy.pth", "state_dict.")]
+    [InlineData("py2-dict-legacy.pth", "")]
     public void ReadsEveryTensorWithPyTorchsValues(string file, string prefix)
     {
         var loaded = PyTorchFile.Load(MetricFixtures.Path("pth", file));

@@ -152,6 +152,19 @@ public class MetricSetTests
     }
 
     [Fact]
+    public void AddLeaksNoTensors()
+    {
+        using var orig = Images(2, 11, size: 176);
+        using var rec = Noisy(orig, 10, 12);
+        using var set = new MetricSet(NoLpips, NoInception);
+        set.Add(orig, rec);
+        long before = DisposeScopeManager.Statistics.ThreadTotalLiveCount;
+        for (int i = 0; i < 3; i++) set.Add(orig, rec);
+        Assert.Equal(before, DisposeScopeManager.Statistics.ThreadTotalLiveCount);
+        Assert.NotNull(set.Rows[^1].MsSsim);
+    }
+
+    [Fact]
     public void WorstFirstFallsBackToPsnr()
     {
         var rows = new[] { new ImageMetrics(0, 30, 0.9, null, null), new ImageMetrics(1, 20, 0.8, null, null), new ImageMetrics(2, 25, 0.85, null, null) };
