@@ -91,6 +91,12 @@ public sealed class FidInceptionV3 : Module<Tensor, Tensor>
         return scope.MoveToOuter(h.mean([2, 3]));
     }
 
+    /// <summary>
+    /// Always stays in eval mode: a parent's <c>train()</c> (e.g. the loss module that owns this
+    /// network) must not switch on dropout or BatchNorm batch statistics in a frozen network.
+    /// </summary>
+    public override void train(bool train = true) => base.train(false);
+
     /// <summary>3x3 stride-1 average pool that, like TensorFlow, divides by the number of real pixels.</summary>
     internal static Tensor TfAvgPool(Tensor x) =>
         F.avg_pool2d(x, [3, 3], [1, 1], [1, 1], count_include_pad: false);

@@ -84,6 +84,12 @@ public sealed class Lpips : Module<Tensor, Tensor, Tensor>
         return scope.MoveToOuter(total!);
     }
 
+    /// <summary>
+    /// Always stays in eval mode: a parent's <c>train()</c> (e.g. the loss module that owns this
+    /// network) must not switch on dropout or BatchNorm batch statistics in a frozen network.
+    /// </summary>
+    public override void train(bool train = true) => base.train(false);
+
     private Tensor Scale(Tensor x) => (x - shift) / scale;
 
     private static Tensor UnitNormalize(Tensor f) => f / (f.square().sum(1, keepdim: true).sqrt() + NormEps);

@@ -41,6 +41,18 @@ public class LpipsBehaviourTests
     }
 
     [Fact]
+    public void StaysInEvalModeWhenAParentTrains()
+    {
+        using var m = Model(LpipsNet.Alex);
+        m.train();
+        Assert.False(m.training);
+        Assert.All(m.modules(), c => Assert.False(c.training));
+        using var inception = new FidInceptionV3();
+        inception.train(true);
+        Assert.All(inception.modules(), c => Assert.False(c.training));
+    }
+
+    [Fact]
     public void ForwardLeaksNoTensors()
     {
         using var m = Model(LpipsNet.Alex);
