@@ -7,9 +7,12 @@ internal static class CommandCatalog
 {
     public static IEnumerable<Command> All()
     {
+        yield return DoctorCommand.Create();
+        yield return WeightsCommand.Create();
         yield return StatusCommand.Create();
         yield return EvalCommand.Create();
         yield return CheckpointCommand.Create();
         yield return StopCommand.Create();
+        yield break;
     }
 }
