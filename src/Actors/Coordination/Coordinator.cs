@@ -65,7 +65,12 @@ public sealed class Coordinator : ReceiveActor, IWithTimers
         Receive<RegisterTrainer>(HandleRegisterTrainer);
         Receive<TrainerReady>(HandleTrainerReady);
         Receive<SamplesConsumed>(HandleConsumed);
-        Receive<TrainerProgress>(p => { if (p.CoordinatorId == _id) { _progress = p; _step = p.Step; _discarded = p.DiscardedBatches; } });
+        Receive<TrainerProgress>(p =>
+        {
+            if (p.CoordinatorId != _id) return;
+            (_progress, _step, _discarded) = (p, p.Step, p.DiscardedBatches);
+            Context.System.EventStream.Publish(p);   // local progress display (litevae train)
+        });
         Receive<TrainingFinished>(HandleFinished);
         Receive<CheckpointEvents.CheckpointSaved>(HandleCheckpointSaved);
         Receive<CheckpointEvents.CheckpointFailed>(f =>

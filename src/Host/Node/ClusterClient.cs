@@ -26,6 +26,7 @@ public sealed class ClusterClient : IAsyncDisposable
     public static async Task<ClusterClient> ConnectAsync(string address, TimeSpan timeout)
     {
         var (host, port) = NodeOptions.ParseAddress(address, "--cluster");
+        await ProbeTcp(host, port, address, timeout);
         string bind = IsLoopback(host) ? "127.0.0.1" : Dns.GetHostName();
         var config = ConfigurationFactory.ParseString($$"""
             akka {
@@ -57,6 +58,20 @@ public sealed class ClusterClient : IAsyncDisposable
         {
             await system.Terminate();
             throw;
+        }
+    }
+
+    /// <summary>Akka answers an unreachable address like a missing actor; a plain TCP connect tells them apart.</summary>
+    private static async Task ProbeTcp(string host, int port, string address, TimeSpan timeout)
+    {
+        using var tcp = new System.Net.Sockets.TcpClient();
+        using var cts = new CancellationTokenSource(timeout);
+        try { await tcp.ConnectAsync(host, port, cts.Token); }
+        catch (Exception e) when (e is System.Net.Sockets.SocketException or OperationCanceledException)
+        {
+            string why = e is OperationCanceledException ? $"no answer within {timeout.TotalSeconds:F0}s" : e.Message;
+            throw new ConfigException($"cannot reach a LiteVae node at {address}: {why} " +
+                                      "(is the node running, and is this its host:port? `litevae node` prints it at start).");
         }
     }
 
