@@ -23,7 +23,8 @@ public class NodeConfigTests
         Assert.Equal(port, o.Port);
         var raw = HoconFile.Load(Preset(file)).Raw;
         Assert.Equal("keep-oldest", raw.GetString("akka.cluster.split-brain-resolver.active-strategy"));
-        Assert.Equal(ClusterRoles.Coordinator, raw.GetString("akka.cluster.split-brain-resolver.keep-oldest.role"));
+        Assert.Equal("", raw.GetString("akka.cluster.split-brain-resolver.keep-oldest.role"));
+        Assert.True(raw.GetBoolean("akka.cluster.split-brain-resolver.keep-oldest.down-if-alone"));
         Assert.Equal("PinnedDispatcher", raw.GetString(NodeOptions.GpuDispatcher + ".type"));
         Assert.True(raw.GetByteSize("akka.remote.dot-netty.tcp.maximum-frame-size") >= o.ChunkBytes + 64 * 1024);
     }
