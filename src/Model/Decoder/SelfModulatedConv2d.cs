@@ -37,15 +37,23 @@ public sealed class SelfModulatedConv2d : nn.Module<Tensor, Tensor>, IMacCounted
     public Tensor ModulatedWeight()
     {
         using var scope = NewDisposeScope();
-        var w = conv.weight!;
-        // 1. per-filter RMS pre-normalisation; 2. RMS-normalised scales (no epsilon in either).
-        var wRms = w.square().mean([1, 2, 3], keepdim: true).rsqrt();              // [Co,1,1,1]
-        var s = scales * scales.square().mean().rsqrt();                            // [Ci]
-        // 3. modulate: one full-size multiply by the (Co x Ci) outer product of the two factors.
-        var w2 = w * (wRms * s.view(1, -1, 1, 1));
-        // 4. demodulate per output filter; 5. input gain (a scalar, so it folds into the same factor).
-        var demod = (w2.square().sum([1, 2, 3], keepdim: true) + DemodEps).rsqrt() * gain;
-        return scope.MoveToOuter(w2 * demod);
+        var w = conv.weight!;                                   // [Co, Ci, k, k]
+        long co = w.shape[0], ci = w.shape[1], taps = w.shape[2] * w.shape[3];
+        // Every step only rescales whole (o, i) kernel slices, so the steps are computed on the
+        // per-slice energies q[o,i] = sum_k w[o,i,k]^2 and folded into one [Co, Ci] factor: the
+        // full-size weight is read twice (q and the final multiply) instead of six times.
+        var q = (w * w).sum([2, 3]);                            // [Co, Ci]
+        // 1. w1 = w / sqrt(mean_(i,k) w^2)   (no epsilon)
+        var wScale = (q.sum(1, keepdim: true) / (double)(ci * taps)).rsqrt();          // [Co, 1]
+        // 2. s1 = s / sqrt(mean_i s^2)        (no epsilon)
+        var s1 = scales * (scales * scales).mean().rsqrt();                          // [Ci]
+        // 3. w2 = w1 * s1[i] = w * m[o,i]
+        var m = wScale * s1.unsqueeze(0);                                            // [Co, Ci]
+        // 4. w3 = w2 / sqrt(sum_(i,k) w2^2 + 1e-8), with sum_(i,k) w2^2 = sum_i m^2 q
+        var demod = ((q * m * m).sum(1, keepdim: true) + DemodEps).rsqrt();        // [Co, 1]
+        // 5. w4 = gain * w3
+        var factor = m * demod * gain;                                               // [Co, Ci]
+        return scope.MoveToOuter(w * factor.view(co, ci, 1, 1));
     }
 
     public override Tensor forward(Tensor x)
