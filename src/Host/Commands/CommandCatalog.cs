@@ -7,6 +7,9 @@ internal static class CommandCatalog
 {
     public static IEnumerable<Command> All()
     {
-        yield break;
+        yield return InspectCommand.Create();
+        yield return EncodeCommand.Create();
+        yield return DecodeCommand.Create();
+        yield return ReconstructCommand.Create();
     }
 }

@@ -16,17 +16,17 @@ public sealed record AutoencoderConfig
     public AutoencoderConfig(int embedDim, bool useQuant, EncoderConfig encoder, DecoderConfig decoder)
     {
         if (embedDim < 1)
-            throw new ArgumentException($"embed_dim must be at least 1 (got {embedDim}).");
+            throw new ModelConfigException("embed_dim", $"must be at least 1 (got {embedDim})");
         ArgumentNullException.ThrowIfNull(encoder);
         ArgumentNullException.ThrowIfNull(decoder);
         if (decoder.ZChannels != embedDim)
-            throw new ArgumentException($"decoder z_channels ({decoder.ZChannels}) must equal embed_dim ({embedDim}).");
+            throw new ModelConfigException("decoder.z_channels", $"({decoder.ZChannels}) must equal embed_dim ({embedDim})");
         if (decoder.Upsampling != encoder.Downsampling)
-            throw new ArgumentException(
-                $"the encoder downsamples by {encoder.Downsampling} (2^dct_levels, dct_levels = {encoder.DctLevels}) but the decoder " +
-                $"upsamples by {decoder.Upsampling} (2^(len(channel_mult) - 1), channel_mult has {decoder.ChannelMult.Count} entries); make them equal.");
+            throw new ModelConfigException("decoder.channel_mult",
+                $"the decoder upsamples by {decoder.Upsampling} (2^(entries - 1), {decoder.ChannelMult.Count} entries) but the encoder " +
+                $"downsamples by {encoder.Downsampling} (2^dct_levels, dct_levels = {encoder.DctLevels}); make them equal");
         if (decoder.OutChannels != encoder.InChannels)
-            throw new ArgumentException($"decoder out_channels ({decoder.OutChannels}) must equal encoder in_channels ({encoder.InChannels}).");
+            throw new ModelConfigException("decoder.out_channels", $"({decoder.OutChannels}) must equal encoder.in_channels ({encoder.InChannels})");
         EmbedDim = embedDim;
         UseQuant = useQuant;
         Encoder = encoder;

@@ -41,7 +41,7 @@ public sealed record DecoderConfig
 
     private static void Require(bool ok, string key, string what)
     {
-        if (!ok) throw new ArgumentException($"decoder {key} {what}.");
+        if (!ok) throw new ModelConfigException("decoder." + key, what);
     }
 
     public bool Equals(DecoderConfig? other) =>

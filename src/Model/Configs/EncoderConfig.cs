@@ -72,7 +72,7 @@ public sealed record EncoderConfig
 
     private static void Require(bool ok, string key, string what)
     {
-        if (!ok) throw new ArgumentException($"encoder {key} {what}.");
+        if (!ok) throw new ModelConfigException("encoder." + key, what);
     }
 
     public bool Equals(EncoderConfig? other) =>
