@@ -32,6 +32,6 @@ internal static class BenchCatalog
 {
     public static IEnumerable<IBenchmark> All()
     {
-        yield break;
+        yield return new ModelInferenceBench();
     }
 }
