@@ -29,7 +29,7 @@ public sealed class ModelInferenceBench : IBenchmark
         ["decoder fp32"] = "271", ["decoder bf16"] = "348 (autocast) / 456 (pure bf16)",
     };
 
-    private sealed record Options(string Device, int Resolution, int Batch, int Iters, int Warmup, string[] Precisions, string[] Layouts, string[] Parts, string Out);
+    private sealed record Options(string Device, int Resolution, int Batch, int Iters, int Warmup, string[] Precisions, string[] Layouts, string[] Parts, string Out, int Threads = 0);
 
     private sealed record Row(string Part, string Precision, string Layout, int Batch, int Resolution, int Iters, double Seconds, double ImagesPerSecond, double MsPerBatch);
 
@@ -42,6 +42,7 @@ public sealed class ModelInferenceBench : IBenchmark
             Console.Error.WriteLine($"error: {e.Message}\n{Usage}");
             return 2;
         }
+        if (o.Threads > 0) set_num_threads(o.Threads);
         var device = o.Device switch
         {
             "auto" => cuda.is_available() ? CUDA : CPU,
@@ -162,7 +163,8 @@ public sealed class ModelInferenceBench : IBenchmark
 
     private const string Usage =
         "usage: litevae-bench model-inference [--device auto|cpu|cuda[:N]] [--resolution 256] [--batch 64] [--iters 20] [--warmup 5]\n" +
-        "       [--precision fp32,bf16] [--layout nchw,channels_last] [--parts encoder,decoder] [--out bench/results]";
+        "       [--precision fp32,bf16] [--layout nchw,channels_last] [--parts encoder,decoder] [--out bench/results] [--threads N]\n" +
+        "CPU smoke run: --device cpu --resolution 64 --batch 2 --iters 2 --warmup 1 --precision fp32 (bf16 convs are very slow on most CPUs).";
 
     private static Options Parse(string[] args)
     {
@@ -188,6 +190,7 @@ public sealed class ModelInferenceBench : IBenchmark
                 "--layout" => o with { Layouts = List(Next(), ["nchw", "channels_last"]) },
                 "--parts" => o with { Parts = List(Next(), ["encoder", "decoder"]) },
                 "--out" => o with { Out = Next() },
+                "--threads" => o with { Threads = Positive(Next()) },
                 _ => throw new ArgumentException($"unknown option '{args[i]}'."),
             };
         }

@@ -52,7 +52,7 @@ public sealed class LiteVaeEncoder : nn.Module<Tensor, Tensor>
     {
         using var scope = NewDisposeScope();
         // The DWT runs in fp32 whatever the model dtype; its levels are cast to the weights' dtype.
-        var levels = dwt.Forward(x, aggregator.parameters().First().dtype);
+        var levels = dwt.Forward(x, aggregator.WeightDtype);
         var pooled = new Tensor[levels.Length];
         for (int l = 0; l < levels.Length; l++)
         {

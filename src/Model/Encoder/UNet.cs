@@ -58,6 +58,9 @@ public sealed class UNet : nn.Module<Tensor, Tensor>
         RegisterComponents();
     }
 
+    /// <summary>The dtype of the weights (follows module.to(dtype)).</summary>
+    public ScalarType WeightDtype => conv_out.weight!.dtype;
+
     public override Tensor forward(Tensor x)
     {
         using var scope = NewDisposeScope();
