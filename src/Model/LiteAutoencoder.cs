@@ -49,12 +49,14 @@ public sealed class LiteAutoencoder : nn.Module<Tensor, Tensor>
         return posterior;
     }
 
-    /// <summary>Images N x C x H x W (unbounded) from latents N x embed_dim x h x w.</summary>
+    /// <summary>Images N x C x H x W (unbounded, in the model's dtype) from latents N x embed_dim x h x w (any float dtype).</summary>
     public Tensor Decode(Tensor z)
     {
         if (z.dim() != 4 || z.shape[1] != _config.EmbedDim)
             throw new ArgumentException($"expected latents N x {_config.EmbedDim} x h x w, got [{string.Join(", ", z.shape)}].");
         using var scope = NewDisposeScope();
+        // Latents may come in another float dtype (e.g. fp32 files for a bf16 model).
+        if (z.dtype != decoder.WeightDtype) z = z.to(decoder.WeightDtype);
         var input = quantizer is null ? z : quantizer.PostQuant(z);
         var images = decoder.call(input);
         return scope.MoveToOuter(images);

@@ -51,6 +51,9 @@ public sealed class LiteVaeDecoder : nn.Module<Tensor, Tensor>
 
     public DecoderConfig Config => _config;
 
+    /// <summary>The dtype of the weights (follows module.to(dtype)).</summary>
+    public ScalarType WeightDtype => conv_in.weight!.dtype;
+
     /// <summary>The last layer's weight (the usual handle for an adaptive GAN weight).</summary>
     public Parameter LastLayerWeight => conv_out.weight!;
 

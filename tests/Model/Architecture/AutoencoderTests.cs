@@ -91,6 +91,8 @@ public class AutoencoderTests
         Assert.Equal(ScalarType.BFloat16, q16.Mean.dtype);
         using var y16 = model.Decode(q16.Mean);
         Assert.Equal(ScalarType.BFloat16, y16.dtype);
+        using var y16FromFp32Latent = model.Decode(q32.Mean); // fp32 latents are cast to the model's dtype
+        Assert.Equal(ScalarType.BFloat16, y16FromFp32Latent.dtype);
         TensorAssert.RelativeClose(q32.Mean, q16.Mean, 0.1, "bf16 mean");
         TensorAssert.RelativeClose(y32, y16, 0.1, "bf16 decode");
     }
