@@ -13,6 +13,10 @@ internal static class CommandCatalog
         yield return EvalCommand.Create();
         yield return CheckpointCommand.Create();
         yield return StopCommand.Create();
+        yield return InspectCommand.Create();
+        yield return EncodeCommand.Create();
+        yield return DecodeCommand.Create();
+        yield return ReconstructCommand.Create();
         yield break;
     }
 }
