@@ -201,7 +201,7 @@ public sealed class Coordinator : ReceiveActor, IWithTimers
             _checkpointWaiters[i].Client.Tell(s with { Path = _checkpoints.GetValueOrDefault(s.Step, s.Path) });
             _checkpointWaiters.RemoveAt(i);
         }
-        if (_plan.EvalEachCheckpoint && !string.IsNullOrEmpty(s.Path) && s.Reason == "interval" && _evaluators.Count > 0)
+        if (_plan.EvalEachCheckpoint && !string.IsNullOrEmpty(s.Path) && s.Reason is "interval" or "final" && _evaluators.Count > 0)
             StartJob(s.Path, null, null);
     }
 

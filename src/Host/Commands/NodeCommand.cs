@@ -27,17 +27,27 @@ internal static class NodeCommand
         command.Options.Add(set);
         Cli.SetAction(command, parse =>
         {
-            var file = HoconFile.Load(parse.GetValue(hocon)!, parse.GetValue(set));
-            return Run(file, parse.GetValue(config), resume: null);
+            var (nodeSets, experimentSets) = SplitOverrides(parse.GetValue(set) ?? []);
+            var file = HoconFile.Load(parse.GetValue(hocon)!, nodeSets);
+            return Run(file, parse.GetValue(config), resume: null, experimentSets);
         });
         return command;
     }
 
+    /// <summary>--set keys under litevae.* and akka.* configure the node; the rest the experiment.</summary>
+    public static (string[] Node, string[] Experiment) SplitOverrides(IEnumerable<string> sets)
+    {
+        var all = sets.ToList();
+        bool IsNode(string s) => s.StartsWith("litevae.", StringComparison.Ordinal) || s.StartsWith("akka.", StringComparison.Ordinal);
+        return (all.Where(IsNode).ToArray(), all.Where(s => !IsNode(s)).ToArray());
+    }
+
     /// <summary>Runs a node until its ActorSystem terminates (stop command, Ctrl+C, downed).</summary>
-    public static int Run(HoconFile file, string? experiment, string? resume, Action<Akka.Actor.ActorSystem>? started = null)
+    public static int Run(HoconFile file, string? experiment, string? resume, IReadOnlyList<string> experimentSets,
+        Action<Akka.Actor.ActorSystem>? started = null)
     {
         var options = NodeOptions.Bind(file);
-        var services = NodeServicesFactory.Create(options, experiment, resume);
+        var services = NodeServicesFactory.Create(options, experiment, resume, experimentSets);
         using var host = NodeHost.Build(file, options, services, system =>
         {
             var self = Cluster.Get(system).SelfAddress;

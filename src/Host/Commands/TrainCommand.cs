@@ -14,8 +14,8 @@ internal static class TrainCommand
 {
     public static Command Create()
     {
-        var config = new Option<string>("--config") { Description = "experiment config, e.g. configs/quickstart.conf", Required = true };
-        var resume = new Option<string?>("--resume") { Description = "a run directory to continue from its last checkpoint" };
+        var config = new Option<string?>("--config") { Description = "experiment config, e.g. configs/quickstart.conf (not needed with --resume)" };
+        var resume = new Option<string?>("--resume") { Description = "a run directory to continue from its last checkpoint (with its own config.conf)" };
         var set = NodeCommand.SetOption();
         var command = new Command("train", "Train LiteVAE: all roles in one process (a cluster of one on 127.0.0.1)");
         command.Options.Add(config);
@@ -24,8 +24,9 @@ internal static class TrainCommand
         Cli.SetAction(command, parse =>
         {
             string preset = Path.Combine(AppContext.BaseDirectory, "hocon", "single-node.conf");
-            var file = HoconFile.Load(preset, parse.GetValue(set));
-            return NodeCommand.Run(file, parse.GetValue(config), parse.GetValue(resume), system =>
+            var (nodeSets, experimentSets) = NodeCommand.SplitOverrides(parse.GetValue(set) ?? []);
+            var file = HoconFile.Load(preset, nodeSets);
+            return NodeCommand.Run(file, parse.GetValue(config), parse.GetValue(resume), experimentSets, system =>
                 system.ActorOf(Props.Create(() => new ProgressPrinter()), "progress-printer"));
         });
         return command;

@@ -10,9 +10,9 @@ namespace LiteVae.Host.Node;
 /// </summary>
 public static class NodeServicesFactory
 {
-    public static NodeServices Create(NodeOptions node, string? experimentPath, string? resume)
+    public static NodeServices Create(NodeOptions node, string? experimentPath, string? resume, IReadOnlyList<string> experimentSets)
     {
-        Func<RunPlan>? plan = experimentPath is null && resume is null ? null : () => Plan(node, experimentPath, resume);
+        Func<RunPlan>? plan = experimentPath is null && resume is null ? null : () => Plan(node, experimentPath, resume, experimentSets);
         return Adapters.Create(node, plan);
     }
 
@@ -20,28 +20,33 @@ public static class NodeServicesFactory
     /// The run plan: a resumed run takes the config saved in its directory (never the flags), a new run
     /// gets runs/&lt;yyyyMMdd-HHmmss&gt;_&lt;name&gt;_&lt;precision&gt;/ with the resolved config written into it.
     /// </summary>
-    public static RunPlan Plan(NodeOptions node, string? experimentPath, string? resume)
+    public static RunPlan Plan(NodeOptions node, string? experimentPath, string? resume, IReadOnlyList<string> experimentSets)
     {
         string? runDir = resume ?? (node.RunDir == "" ? null : node.RunDir);
-        HoconFile config;
+        // The experiment text travels to every node and into config.conf as written plus the --set lines
+        // (later keys win in HOCON). HoconFile.Render would not do: it leaves strings such as
+        // "train-{000000..000003}.tar" unquoted, which then parse as objects.
+        string text;
+        string source;
         if (runDir is not null && File.Exists(Path.Combine(runDir, "config.conf")))
-            config = HoconFile.Load(Path.Combine(runDir, "config.conf"));
+            source = Path.Combine(runDir, "config.conf");
         else if (experimentPath is not null)
-            config = HoconFile.Load(experimentPath);
+            source = experimentPath;
         else
             throw new ConfigException($"{runDir}: not a run directory (no config.conf); pass --config <experiment.conf> to start a run.");
+        if (!File.Exists(source)) throw new ConfigException($"{source}: config file not found.");
+        text = File.ReadAllText(source) + (experimentSets.Count == 0 ? "" : "\n# --set\n" + string.Join("\n", experimentSets) + "\n");
+        var config = HoconFile.Parse(text, source);
         string name = config.String("experiment.name", Path.GetFileNameWithoutExtension(experimentPath ?? "run"));
         string precision = config.String("trainer.precision", "fp32");
-        if (runDir is null)
-        {
-            runDir = Path.Combine(node.RunsRoot, $"{DateTime.Now.ToString("yyyyMMdd-HHmmss", CultureInfo.InvariantCulture)}_{name}_{precision}");
-        }
+        runDir ??= Path.Combine(node.RunsRoot, $"{DateTime.Now.ToString("yyyyMMdd-HHmmss", CultureInfo.InvariantCulture)}_{name}_{precision}");
         Directory.CreateDirectory(runDir);
-        string text = config.Render();
         string saved = Path.Combine(runDir, "config.conf");
         if (!File.Exists(saved)) File.WriteAllText(saved, text);
-        var shards = Adapters.ExpandShards(config.String("data.source"), config.Source + "#data.source");
+        // Until the experiment binder lands with the training code, the plan reads its few keys directly.
+        var shards = Adapters.ExpandShards(config.String("data.source"), source + "#data.source");
         return new RunPlan(text, Path.GetFullPath(runDir), shards, config.Long("data.seed", 0), config.Long("trainer.max-steps", min: 1),
-            config.Int("checkpoint.every-steps", 1000, 1), config.Int("trainer.log-every", 50, 1), config.Bool("eval.each-checkpoint", false));
+            config.Int("checkpoint.every-steps", 1000, 1), config.Int("trainer.log-every", 50, 1),
+            EvalEachCheckpoint: config.Has("eval-data") && config.Int("eval.images", 16, 0) > 0);
     }
 }
