@@ -95,13 +95,20 @@ public sealed class InProcessClusterTests : Akka.TestKit.Xunit2.TestKit, IDispos
         var shards = new SyntheticShards([12, 12, 12]);
         var engine = new SyntheticEngine.Options { CrashAtStep = 15 };
         var run = WatchRun();
-        var (_, proxy) = StartCoreAndCoordinator(TestNodes.Plan(_runDir, shards, maxSteps: 30));
+        var (gateway, proxy) = StartCoreAndCoordinator(TestNodes.Plan(_runDir, shards, maxSteps: 30));
         RoleStarter.StartDataNode(Sys, TestNodes.Data("local", shards), proxy);
         RoleStarter.StartTrainer(Sys, TestNodes.Trainer("local", engine, _store), proxy);
 
         Assert.Equal(30, run.ExpectMsg<RunFinished>(Long).Step);
         Assert.Equal([0L, 10], engine.RestoredSteps);   // fresh, then from checkpoint step-10 after the crash
         Assert.Equal(2, engine.Initialisations);
+
+        // A command that needs a role nobody has is a clear rejection, and the cluster stays up.
+        var noEval = AskGateway<CommandRejected>(gateway, new RequestEvaluation("last", null, null));
+        Assert.Contains("no node with role 'eval'", noEval.Reason);
+        var noTrainer = AskGateway<CommandRejected>(gateway, new RequestCheckpoint(null));
+        Assert.Contains("no trainer is training (run is finished)", noTrainer.Reason);
+        Assert.Equal(Coordinator.RunFinishedState, AskGateway<ClusterStatus>(gateway, new GetClusterStatus(null)).RunState);
     }
 
     [Fact]
