@@ -154,6 +154,33 @@ public sealed class InProcessClusterTests : Akka.TestKit.Xunit2.TestKit, IDispos
         }
     }
 
+    [Fact]
+    public void A_failing_reader_restarts_and_resumes_its_shard_and_a_shard_that_keeps_failing_is_abandoned_and_reported()
+    {
+        var shards = new SyntheticShards([10, 10, 10]);
+        shards.FailuresToInject[0] = 1;      // one crash: the reader actor restarts and resumes the shard
+        shards.FailuresToInject[2] = 1000;   // never readable past its middle: abandoned after 3 leases
+        var engine = new SyntheticEngine.Options();
+        var run = WatchRun();
+        var (gateway, proxy) = StartCoreAndCoordinator(TestNodes.Plan(_runDir, shards, maxSteps: 12, checkpointEvery: 4));
+        RoleStarter.StartDataNode(Sys, TestNodes.Data("local", shards), proxy);
+        RoleStarter.StartTrainer(Sys, TestNodes.Trainer("local", engine, _store), proxy);
+
+        Assert.Equal(12, run.ExpectMsg<RunFinished>(Long).Step);
+        var status = AskGateway<ClusterStatus>(gateway, new GetClusterStatus(null));
+        Assert.True(status.Data.AbandonedShards >= 1, $"abandoned {status.Data.AbandonedShards}");
+        Assert.True(status.Data.ReLeasedShards >= 2, $"re-leased {status.Data.ReLeasedShards}");
+        Assert.Equal(0, status.Data.Duplicated);
+        lock (engine.Consumed)
+        {
+            // Shard 0 crashed once mid-way and still delivered each of its samples exactly once in epoch 0.
+            var shard0 = engine.Consumed.Where(id => id.Epoch == 0 && id.Shard == 0).Select(id => id.Index).Order().ToList();
+            Assert.Equal(Enumerable.Range(0, 10), shard0);
+            // Shard 2 delivered its first half (read before the failure point), never more.
+            Assert.All(engine.Consumed.Where(id => id.Shard == 2), id => Assert.True(id.Index < 5));
+        }
+    }
+
     private (ActorSystem System, IActorRef Worker) StartData(Akka.Actor.Address seed, string name, SyntheticShards shards)
     {
         var system = TestNodes.Start([ClusterRoles.Data], seed);
