@@ -196,10 +196,10 @@ internal sealed class PipelineBench : IBenchmark
         long batch = (long)o.Batch * 3 * o.Size * o.Size, sample = 3L * o.Size * o.Size;
         var result = new List<(string, long, long)>
         {
-            ("raw (encoded samples, 40 KB each)", 40_000L * (bounds.RawCapacity + bounds.DecodeWorkers), pipeline.RawBytes.Peak),
-            ("decoded (3×H×W samples)", sample * (bounds.DecodedCapacity + bounds.DecodeWorkers), pipeline.DecodedBytes.Peak),
+            ("raw (encoded samples, 40 KB each; window of raw + decoding + decoded samples)", 40_000L * bounds.Window, pipeline.RawBytes.Peak),
+            ("decoded (3×H×W samples, same window)", sample * bounds.Window, pipeline.DecodedBytes.Peak),
             ("batches (assembling + output queue + consumer's)", batch * (bounds.OutputBatches + 2), pipeline.OutputBytes.Peak),
-            ("whole data node (sum of bounds)", pipeline.BoundBytes(40_000) + batch, pipeline.RawBytes.Peak + pipeline.DecodedBytes.Peak + pipeline.OutputBytes.Peak),
+            ("whole data node (bound: window × (encoded + decoded) + batches)", pipeline.BoundBytes(40_000) + batch, pipeline.RawBytes.Peak + pipeline.DecodedBytes.Peak + pipeline.OutputBytes.Peak),
             ("stream between nodes (stream-ref buffer 8 × 256 KiB)", 8L * 256 * 1024, -1),
             ("trainer intake (4 batches + 1 partial reassembly)", batch * 5, -1),
         };
