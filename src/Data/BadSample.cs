@@ -23,6 +23,8 @@ public enum BadReason
     TruncatedShard,
     /// <summary>A shard file is missing or a URL could not be read; the whole shard is skipped.</summary>
     UnreadableShard,
+    /// <summary>An image file of a folder source could not be read.</summary>
+    UnreadableFile,
 }
 
 public static class BadReasonNames
@@ -40,6 +42,7 @@ public static class BadReasonNames
         BadReason.CorruptTar => "corrupt-tar",
         BadReason.TruncatedShard => "truncated-shard",
         BadReason.UnreadableShard => "unreadable-shard",
+        BadReason.UnreadableFile => "unreadable-file",
         _ => reason.ToString(),
     };
 }
