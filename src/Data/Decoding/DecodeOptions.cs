@@ -17,10 +17,11 @@ public sealed record DecodeOptions
 
     /// <summary>
     /// The scaled JPEG must still be at least this many times the resized size, so the final
-    /// antialiased resize does part of the reduction (1.0 = the smallest n/8 scale that is not smaller
-    /// than the target).
+    /// antialiased bicubic resize does at least a factor of this much of the reduction. 2.0 (PIL's
+    /// default reducing_gap for thumbnails) keeps crops within ~46–48 dB PSNR of a full decode; 1.0
+    /// lets the IDCT do nearly all of it and measured 26 dB (visibly blockier detail).
     /// </summary>
-    public double JpegScaleMargin { get; init; } = 1.0;
+    public double JpegScaleMargin { get; init; } = 2.0;
 
     public static DecodeOptions Default { get; } = new();
 

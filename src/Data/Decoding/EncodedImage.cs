@@ -101,13 +101,16 @@ public sealed unsafe class EncodedImage : IDisposable
     }
 
     /// <summary>
-    /// The smallest JPEG scale n/8 whose oriented size is at least <paramref name="minWidth"/> ×
-    /// <paramref name="minHeight"/> (8 = full size; always 8 for other formats).
+    /// The smallest JPEG scale n/8 (n = 1, 2 or 4) whose oriented size is at least
+    /// <paramref name="minWidth"/> × <paramref name="minHeight"/> (8 = full size; always 8 for other
+    /// formats). Only power-of-two scales are used: measured against a full decode + bicubic
+    /// resize, libjpeg's 3/8, 5/8, 6/8 and 7/8 outputs were clearly less faithful (e.g. 30–32 dB PSNR
+    /// where 1/2 and 1/4 gave 46–48 dB).
     /// </summary>
     public int ChooseScale(double minWidth, double minHeight)
     {
         if (!IsJpeg) return 8;
-        for (int n = 1; n < 8; n++)
+        foreach (int n in (ReadOnlySpan<int>)[1, 2, 4])
         {
             var (w, h) = ScaledSize(n);
             if (Orientation.SwapsAxes(Origin)) (w, h) = (h, w);
