@@ -4,7 +4,7 @@ using System.Text;
 namespace LiteVae.Data.Shards;
 
 /// <summary>One regular-file entry of a tar archive.</summary>
-public readonly record struct TarEntry(string Name, long Size, long Offset, bool NameEscaped);
+public readonly record struct TarEntryInfo(string Name, long Size, long Offset, bool NameEscaped);
 
 /// <summary>
 /// A forward-only tar reader built for damaged archives. It reads POSIX ustar, pax ('x' headers with
@@ -44,7 +44,7 @@ public sealed class TarEntryReader : IDisposable
     /// <summary>Archive offset of the next unread byte.</summary>
     public long Position => _bufferStart + _pos;
 
-    public TarEntry Current { get; private set; }
+    public TarEntryInfo Current { get; private set; }
 
     /// <summary>True when the archive ended inside an entry or header (the shard file is cut short).
     /// Not reported by this reader: the caller knows which sample was cut.</summary>
@@ -121,7 +121,7 @@ public sealed class TarEntryReader : IDisposable
             string finalName = paxPath ?? longName ?? name;
             escaped = paxPath is null && (escaped || (longName is null && nameEscaped));
             if (finalName.StartsWith("./", StringComparison.Ordinal)) finalName = finalName[2..];
-            Current = new TarEntry(finalName, size, headerOffset, escaped);
+            Current = new TarEntryInfo(finalName, size, headerOffset, escaped);
             _lastName = finalName;
             return true;
         }
