@@ -65,7 +65,7 @@ public sealed unsafe class EncodedImage : IDisposable
         {
             data.Dispose();
             pin.Dispose();
-            throw new BadSampleException(BadReason.NotAnImage, $"no decoder recognises the data (starts with {Preview(bytes.Span)})");
+            throw Unopenable(bytes.Span);
         }
         var image = new EncodedImage(bytes, pin, data, codec);
         try
@@ -194,6 +194,22 @@ public sealed unsafe class EncodedImage : IDisposable
             default:
                 throw new BadSampleException(BadReason.CorruptImage, $"the image cannot be decoded ({result})");
         }
+    }
+
+    /// <summary>Why Skia could not even read the header: a known signature means a damaged or cut file.</summary>
+    private static BadSampleException Unopenable(ReadOnlySpan<byte> b)
+    {
+        if (b.StartsWith((ReadOnlySpan<byte>)[0xFF, 0xD8, 0xFF]))
+            return JpegCompleteness.HasEndOfImage(b)
+                ? new BadSampleException(BadReason.CorruptImage, "the JPEG header is damaged")
+                : new BadSampleException(BadReason.TruncatedImage, "the JPEG file is cut short (ends inside its header)");
+        if (b.StartsWith((ReadOnlySpan<byte>)[0x89, (byte)'P', (byte)'N', (byte)'G']))
+            return b.Length >= 12 && b[^8..^4].SequenceEqual("IEND"u8)
+                ? new BadSampleException(BadReason.CorruptImage, "the PNG header is damaged")
+                : new BadSampleException(BadReason.TruncatedImage, "the PNG file is cut short (no IEND chunk)");
+        if (b.Length >= 12 && b.StartsWith("RIFF"u8) && b[8..12].SequenceEqual("WEBP"u8))
+            return new BadSampleException(BadReason.CorruptImage, "the WebP header is damaged or cut short");
+        return new BadSampleException(BadReason.NotAnImage, $"no decoder recognises the data (starts with {Preview(b)})");
     }
 
     private static string Preview(ReadOnlySpan<byte> bytes)

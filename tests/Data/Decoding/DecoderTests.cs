@@ -113,6 +113,9 @@ public sealed class DecoderTests
         Assert.Equal(BadReason.TruncatedImage, ReasonOf(progressive[..(progressive.Length / 2)]));
         Assert.Equal(BadReason.CorruptImage, ReasonOf(BadImages.PngWithWrongIdatCrc(png)));
         Assert.Equal(BadReason.TruncatedImage, ReasonOf(png[..(png.Length / 2)]));
+        // Cut inside the headers, so no decoder even opens it: still "truncated", not "not an image".
+        Assert.Equal(BadReason.TruncatedImage, ReasonOf(jpeg[..200]));
+        Assert.Equal(BadReason.TruncatedImage, ReasonOf(png[..20]));
         Assert.Equal(BadReason.FileTooLarge, ReasonOf(jpeg, DecodeOptions.Default with { MaxEncodedBytes = 100 }));
     }
 
