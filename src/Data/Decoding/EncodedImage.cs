@@ -16,6 +16,7 @@ public sealed unsafe class EncodedImage : IDisposable
     private readonly SKData _data;
     private readonly SKCodec _codec;
     private readonly ReadOnlyMemory<byte> _bytes;
+    private readonly SKAlphaType _alphaType;
 
     public int Width { get; }
     public int Height { get; }
@@ -39,6 +40,9 @@ public sealed unsafe class EncodedImage : IDisposable
         Height = info.Height;
         Origin = codec.EncodedOrigin;
         Format = codec.EncodedFormat;
+        // Opaque sources (JPEG) skip alpha handling; others keep straight (unpremultiplied) colour,
+        // as PIL's convert("RGB") does.
+        _alphaType = info.AlphaType == SKAlphaType.Opaque ? SKAlphaType.Opaque : SKAlphaType.Unpremul;
     }
 
     /// <summary>Reads the header and checks the limits. The bytes must stay unchanged until Dispose.</summary>
@@ -136,7 +140,7 @@ public sealed unsafe class EncodedImage : IDisposable
     {
         var (w, h) = ScaledSize(eighths);
         dst.ResetFull(w, h);
-        var info = new SKImageInfo(w, h, SKColorType.Rgba8888, SKAlphaType.Unpremul);
+        var info = new SKImageInfo(w, h, SKColorType.Rgba8888, _alphaType);
         SKCodecResult result;
         fixed (byte* p = dst.Data)
             result = _codec.GetPixels(info, (IntPtr)p, w * 4, SKCodecOptions.Default);
@@ -164,7 +168,7 @@ public sealed unsafe class EncodedImage : IDisposable
         x0 = Math.Max(0, x0 - WindowMargin);
         x1 = Math.Min(w, x1 + WindowMargin);
         dst.Reset(w, h, x0, y0, x1 - x0, y1 - y0);
-        var info = new SKImageInfo(w, h, SKColorType.Rgba8888, SKAlphaType.Unpremul);
+        var info = new SKImageInfo(w, h, SKColorType.Rgba8888, _alphaType);
         var start = _codec.StartScanlineDecode(info, new SKCodecOptions(new SKRectI(x0, 0, x1, h)));
         if (start != SKCodecResult.Success)
         {

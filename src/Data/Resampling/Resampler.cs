@@ -152,6 +152,24 @@ public static unsafe class Resampler
                     int* w = weightBase + i * taps;
                     byte* outRow = outPlane + (long)i * width;
                     int j = 0;
+                    if (Avx2.IsSupported)
+                    {
+                        var half = Vector256.Create(AxisWeights.Half);
+                        for (; j + 32 <= width; j += 32)
+                        {
+                            Vector256<int> a0 = half, a1 = half, a2 = half, a3 = half;
+                            byte* q = first + j;
+                            for (int t = 0; t < n; t++, q += width)
+                            {
+                                var k = Vector256.Create(w[t]);
+                                a0 = Avx2.Add(a0, Avx2.MultiplyLow(Avx2.ConvertToVector256Int32(q), k));
+                                a1 = Avx2.Add(a1, Avx2.MultiplyLow(Avx2.ConvertToVector256Int32(q + 8), k));
+                                a2 = Avx2.Add(a2, Avx2.MultiplyLow(Avx2.ConvertToVector256Int32(q + 16), k));
+                                a3 = Avx2.Add(a3, Avx2.MultiplyLow(Avx2.ConvertToVector256Int32(q + 24), k));
+                            }
+                            Store32(outRow + j, a0, a1, a2, a3);
+                        }
+                    }
                     if (Sse41.IsSupported)
                     {
                         var half = Vector128.Create(AxisWeights.Half);
@@ -185,6 +203,18 @@ public static unsafe class Resampler
                 }
             }
         }
+    }
+
+    /// <summary>Shifts four vectors of 8 accumulators back to 8 bits (saturating) and stores 32 bytes in order.</summary>
+    private static void Store32(byte* dst, Vector256<int> a0, Vector256<int> a1, Vector256<int> a2, Vector256<int> a3)
+    {
+        // Packs work within 128-bit lanes; the permutes put the 64-bit blocks back in column order.
+        var s01 = Avx2.PackSignedSaturate(Avx2.ShiftRightArithmetic(a0, AxisWeights.PrecisionBits), Avx2.ShiftRightArithmetic(a1, AxisWeights.PrecisionBits));
+        var s23 = Avx2.PackSignedSaturate(Avx2.ShiftRightArithmetic(a2, AxisWeights.PrecisionBits), Avx2.ShiftRightArithmetic(a3, AxisWeights.PrecisionBits));
+        s01 = Avx2.Permute4x64(s01.AsInt64(), 0b11_01_10_00).AsInt16();
+        s23 = Avx2.Permute4x64(s23.AsInt64(), 0b11_01_10_00).AsInt16();
+        var bytes = Avx2.PackUnsignedSaturate(s01, s23);
+        Avx.Store(dst, Avx2.Permute4x64(bytes.AsInt64(), 0b11_01_10_00).AsByte());
     }
 
     private static byte Clip(int accumulator)

@@ -17,7 +17,7 @@ public sealed class EvalTransform(int resolution, DecodeOptions decode) : ISampl
     {
         using var image = EncodedImage.Open(encoded, Decode);
         var plan = Plan(image.OrientedWidth, image.OrientedHeight, Resolution);
-        CropExecutor.Run(image, plan, allowScaledJpeg: false, scaleMargin: 1, dst, scratch);
+        CropRunner.Run(image, plan, allowScaledJpeg: false, scaleMargin: 1, dst, scratch);
     }
 
     public static CropPlan Plan(int width, int height, int resolution)

@@ -31,15 +31,20 @@ public sealed class TransformScratch
 /// then take the Size × Size window at (X, Y), mirrored when Flip.</summary>
 public readonly record struct CropPlan(int ResizedWidth, int ResizedHeight, int X, int Y, int Size, bool Flip);
 
-internal static class CropExecutor
+/// <summary>Runs a <see cref="CropPlan"/> on an opened image (the shared core of the transforms).</summary>
+public static class CropRunner
 {
     /// <summary>
-    /// Decodes just enough of the image for the plan and resamples the crop. JPEGs may be decoded at a
-    /// reduced n/8 scale first (when allowed), and upright JPEGs decode only the rows and columns the
-    /// crop reads; every other case decodes the whole image.
+    /// Decodes just enough of the image for the plan and resamples the crop into <paramref name="dst"/>
+    /// (3 × Size × Size, planar RGB). JPEGs may be decoded at a reduced 1/2, 1/4 or 1/8 scale first
+    /// (when <see cref="DecodeOptions.JpegScaledDecode"/>), and upright JPEGs decode only the rows and
+    /// columns the crop reads; every other case decodes the whole image.
     /// </summary>
-    public static void Run(EncodedImage image, CropPlan plan, bool allowScaledJpeg, double scaleMargin,
-                           Span<byte> dst, TransformScratch scratch)
+    public static void Run(EncodedImage image, CropPlan plan, DecodeOptions decode, Span<byte> dst, TransformScratch scratch) =>
+        Run(image, plan, decode.JpegScaledDecode, decode.JpegScaleMargin, dst, scratch);
+
+    internal static void Run(EncodedImage image, CropPlan plan, bool allowScaledJpeg, double scaleMargin,
+                             Span<byte> dst, TransformScratch scratch)
     {
         int eighths = allowScaledJpeg
             ? image.ChooseScale(plan.ResizedWidth * scaleMargin, plan.ResizedHeight * scaleMargin)

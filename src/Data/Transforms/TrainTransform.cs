@@ -22,7 +22,7 @@ public sealed class TrainTransform(int resolution, RescaleOptions rescale, Decod
     {
         using var image = EncodedImage.Open(encoded, Decode);
         var plan = Plan(image.OrientedWidth, image.OrientedHeight, key);
-        CropExecutor.Run(image, plan, Decode.JpegScaledDecode, Decode.JpegScaleMargin, dst, scratch);
+        CropRunner.Run(image, plan, Decode.JpegScaledDecode, Decode.JpegScaleMargin, dst, scratch);
     }
 
     /// <summary>The crop for an upright image of <paramref name="width"/> × <paramref name="height"/>.</summary>
