@@ -35,6 +35,17 @@ public sealed class DataDecodeBench : IBenchmark
     public int Run(string[] args)
     {
         var opts = ParseArgs(args);
+        string pil = "not run";
+        if (opts.Python is not null)
+        {
+            pil = ProbePython(opts.Python);
+            if (pil.StartsWith("unavailable", StringComparison.Ordinal))
+            {
+                Console.Error.WriteLine($"warning: Python PIL rows skipped: {opts.Python} {pil}");
+                opts = opts with { Python = null };
+            }
+        }
+        opts = opts with { PilVersion = pil };
         int r = opts.Resolution;
         var images = LoadImages(opts);
         Console.WriteLine($"data-decode: {images.Count} JPEGs, resolution {r}, threads {string.Join(",", opts.Threads)}, {opts.Rounds} rounds of {opts.Seconds} s per measurement");
@@ -72,7 +83,7 @@ public sealed class DataDecodeBench : IBenchmark
             variants.Add(("Python PIL (plain)", t => RunPython(opts, planFile, "plain", t, null)));
             variants.Add(("Python PIL (draft)", t => RunPython(opts, planFile, "draft", t, null)));
         }
-        variants.Add(("C# full pipeline: tar → decode → batch", t => MeasurePipeline(opts, r, t)));
+        variants.Add((opts.Folder is null ? "C# full pipeline: tar → decode → batch" : "C# full pipeline: folder → decode → batch", t => MeasurePipeline(opts, r, t)));
         var rows = new List<(string What, int Threads, Rate Rate)>();
         foreach (int threads in opts.Threads)
         {
@@ -133,7 +144,8 @@ public sealed class DataDecodeBench : IBenchmark
     /// <summary>The whole in-process pipeline (tar reading, decode workers, reordering, batch copies) at batch 32.</summary>
     private static Rate MeasurePipeline(Options opts, int r, int threads)
     {
-        var config = new DataConfig { Source = opts.Shards, Resolution = r, BatchSize = 32, DecodeWorkers = threads, Readers = 2 };
+        IReadOnlyList<string> source = opts.Folder is not null ? [opts.Folder] : opts.Shards;
+        var config = new DataConfig { Source = source, Resolution = r, BatchSize = 32, DecodeWorkers = threads, Readers = 2 };
         var options = config.CreatePipelineOptions(DataUse.Train);
         return Task.Run(async () =>
         {
@@ -157,6 +169,28 @@ public sealed class DataDecodeBench : IBenchmark
             }
             return new Rate(images / clock.Elapsed.TotalSeconds, images / (CpuTime() - cpu0).TotalSeconds);
         }).GetAwaiter().GetResult();
+    }
+
+    /// <summary>PIL and libjpeg versions of the given Python, or "unavailable: why".</summary>
+    private static string ProbePython(string python)
+    {
+        try
+        {
+            var psi = new ProcessStartInfo(python) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+            psi.ArgumentList.Add("-c");
+            psi.ArgumentList.Add("import PIL, numpy; from PIL import features; print(PIL.__version__, features.version('jpg') or '?')");
+            using var p = Process.Start(psi)!;
+            string output = p.StandardOutput.ReadToEnd().Trim();
+            string error = p.StandardError.ReadToEnd().Trim();
+            p.WaitForExit();
+            if (p.ExitCode != 0) return $"unavailable: {error.Split('\n').LastOrDefault()}";
+            var parts = output.Split(' ');
+            return $"Pillow {parts[0]}, libjpeg(-turbo) {parts.ElementAtOrDefault(1)}";
+        }
+        catch (Exception e) when (e is System.ComponentModel.Win32Exception or InvalidOperationException)
+        {
+            return $"unavailable: {e.Message}";
+        }
     }
 
     private static Rate RunPython(Options opts, string planFile, string mode, int processes, string? dump)
@@ -258,7 +292,8 @@ public sealed class DataDecodeBench : IBenchmark
         string load = File.Exists("/proc/loadavg") ? File.ReadAllText("/proc/loadavg").Split(' ')[0] : "?";
         sb.AppendLine($"# data-decode benchmark, {DateTime.Now:yyyy-MM-dd HH:mm}");
         sb.AppendLine();
-        sb.AppendLine($"Machine: {cpu}, {Environment.ProcessorCount} logical cores, load average {load} at the end; .NET {Environment.Version}.");
+        sb.AppendLine($"Machine: {cpu}, {Environment.ProcessorCount} logical cores, load average {load} at the end; .NET {Environment.Version}, " +
+                      $"SkiaSharp {typeof(SkiaSharp.SKCodec).Assembly.GetName().Version}; Python: {opts.PilVersion}.");
         sb.AppendLine($"Work per image: decode JPEG → stochastic rescale (log-uniform short side in [R, min(S, 4R)]) → random {opts.Resolution}² crop → flip with p = 1/2, planar RGB out.");
         sb.AppendLine($"Images: {images.Count} JPEGs ({(opts.Folder ?? string.Join(" ", opts.Shards))}), mean {images.Average(i => i.Bytes.Length) / 1024:F0} KB; one crop plan (8 draws per image) shared by every row.");
         sb.AppendLine($"Each figure: best of {opts.Rounds} interleaved time-boxed runs of {opts.Seconds} s after a warm-up. Python rows run `{opts.Python}` on bench/pil_decode_bench.py with the same files and plan (processes = threads).");
@@ -291,7 +326,10 @@ public sealed class DataDecodeBench : IBenchmark
         return sb.ToString();
     }
 
-    private sealed record Options(int Resolution, int[] Threads, double Seconds, int Rounds, string? Python, string Output, string[] Shards, string? Folder, long Seed, string RepoRoot);
+    private sealed record Options(int Resolution, int[] Threads, double Seconds, int Rounds, string? Python, string Output, string[] Shards, string? Folder, long Seed, string RepoRoot)
+    {
+        public string PilVersion { get; init; } = "";
+    }
 
     private static Options ParseArgs(string[] args)
     {

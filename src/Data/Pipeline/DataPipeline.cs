@@ -35,6 +35,13 @@ public sealed class DataPipeline : IAsyncDisposable
 
     private DataPipeline(DataPipelineOptions options, DataPosition start, DataStats stats)
     {
+        // Readers block on file/HTTP reads and decoders on CPU work, both on pool threads; with fewer
+        // pool threads than stages, the pool would add threads slowly and the pipeline would stall at
+        // start. Raising the minimum (never lowering it) avoids that ramp.
+        ThreadPool.GetMinThreads(out int workers, out int io);
+        int needed = options.Streams + options.DecodeWorkers + 4;
+        if (workers < needed) ThreadPool.SetMinThreads(needed, io);
+
         Options = options;
         Stats = stats;
         StartPosition = start;

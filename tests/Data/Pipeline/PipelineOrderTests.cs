@@ -7,15 +7,21 @@ using static LiteVae.Data.Tests.Pipeline.PipelineTestKit;
 
 namespace LiteVae.Data.Tests.Pipeline;
 
-public sealed class PipelineOrderTests : IDisposable
+/// <summary>Five small shards shared by the tests of one class (made once).</summary>
+public sealed class SmallShards : IDisposable
 {
     private readonly string _dir = Fixtures.TempDir("pipeline");
-    private readonly string[] _shards;
-    private const int Total = 13 + 9 + 17 + 4 + 11;
+    public string[] Paths { get; }
 
-    public PipelineOrderTests() => _shards = MakeShards(_dir);
+    public SmallShards() => Paths = MakeShards(_dir);
 
     public void Dispose() => Directory.Delete(_dir, true);
+}
+
+public sealed class PipelineOrderTests(SmallShards fixture) : IClassFixture<SmallShards>
+{
+    private readonly string[] _shards = fixture.Paths;
+    private const int Total = 13 + 9 + 17 + 4 + 11;
 
     [Fact]
     public async Task The_order_does_not_depend_on_readers_workers_or_queue_sizes()
