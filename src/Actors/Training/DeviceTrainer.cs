@@ -34,6 +34,9 @@ public sealed class DeviceTrainer : ReceiveActor, IWithTimers
 
     public sealed record FinalCheckpointSkipped(string Reason) : INoSerializationVerificationNeeded;
 
+    /// <summary>Published on the local event stream once the engine is built (and restored).</summary>
+    public sealed record TrainerRestored(long Step, string? Checkpoint, string Device) : INoSerializationVerificationNeeded;
+
     private sealed class RegisterTick : INoSerializationVerificationNeeded { public static readonly RegisterTick Instance = new(); }
     private sealed class ProgressTick : INoSerializationVerificationNeeded { public static readonly ProgressTick Instance = new(); }
     private sealed class IntakeClosed : INoSerializationVerificationNeeded { public static readonly IntakeClosed Instance = new(); }
@@ -127,6 +130,7 @@ public sealed class DeviceTrainer : ReceiveActor, IWithTimers
             ? new ConsumedLog()
             : ConsumedLog.FromState(DataPosition.Parse(restored.DataPosition, st.ResumeFrom ?? st.RunDir));
         if (st.ResumeFrom is not null) _lastCheckpointStep = restored.Step;
+        Context.System.EventStream.Publish(new TrainerRestored(restored.Step, st.ResumeFrom, _engine.Device));
         _coordinator.Tell(new TrainerReady(st.CoordinatorId, restored.Step, _consumed.ToState()));
     }
 

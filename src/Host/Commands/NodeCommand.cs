@@ -29,7 +29,7 @@ internal static class NodeCommand
         {
             var (nodeSets, experimentSets) = SplitOverrides(parse.GetValue(set) ?? []);
             var file = HoconFile.Load(parse.GetValue(hocon)!, nodeSets);
-            return Run(file, parse.GetValue(config), resume: null, experimentSets);
+            return Run(file, parse.GetValue(config), resume: null, experimentSets, new NodeExtras(null, 0));
         });
         return command;
     }
@@ -44,10 +44,10 @@ internal static class NodeCommand
 
     /// <summary>Runs a node until its ActorSystem terminates (stop command, Ctrl+C, downed).</summary>
     public static int Run(HoconFile file, string? experiment, string? resume, IReadOnlyList<string> experimentSets,
-        Action<Akka.Actor.ActorSystem>? started = null)
+        NodeExtras extras, Action<Akka.Actor.ActorSystem>? started = null)
     {
         var options = NodeOptions.Bind(file);
-        var services = NodeServicesFactory.Create(options, experiment, resume, experimentSets);
+        var services = NodeServicesFactory.Create(options, experiment, resume, experimentSets, extras);
         using var host = NodeHost.Build(file, options, services, system =>
         {
             var self = Cluster.Get(system).SelfAddress;

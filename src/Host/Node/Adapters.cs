@@ -13,7 +13,7 @@ namespace LiteVae.Host.Node;
 /// </summary>
 internal static partial class Adapters
 {
-    public static NodeServices Create(NodeOptions node, Func<RunPlan>? plan) =>
+    public static NodeServices Create(NodeOptions node, Func<RunPlan>? plan, NodeExtras extras) =>
         throw new ConfigException("this build has no trainer/data adapters yet (they land with the training and data merges).");
 
     /// <summary>Shard list: a file, a folder of .tar files, or a brace pattern train-{000000..000127}.tar.</summary>

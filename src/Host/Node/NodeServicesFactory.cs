@@ -4,16 +4,21 @@ using LiteVae.Host.Config;
 
 namespace LiteVae.Host.Node;
 
+/// <summary>Node settings that are not HOCON: the LPIPS weights folder, and a test hook that slows
+/// checkpoint files down so a test can kill a process mid-write.</summary>
+public sealed record NodeExtras(string? WeightsFolder, int DebugCheckpointFileDelayMs);
+
 /// <summary>
 /// The composition root of a node: the run plan from the experiment config and the adapters from the
 /// actors' interfaces to the trainer, data pipeline, metrics and checkpoint store of src/Model and src/Data.
 /// </summary>
 public static class NodeServicesFactory
 {
-    public static NodeServices Create(NodeOptions node, string? experimentPath, string? resume, IReadOnlyList<string> experimentSets)
+    public static NodeServices Create(NodeOptions node, string? experimentPath, string? resume, IReadOnlyList<string> experimentSets,
+        NodeExtras extras)
     {
         Func<RunPlan>? plan = experimentPath is null && resume is null ? null : () => Plan(node, experimentPath, resume, experimentSets);
-        return Adapters.Create(node, plan);
+        return Adapters.Create(node, plan, extras);
     }
 
     /// <summary>

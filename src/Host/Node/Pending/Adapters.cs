@@ -30,8 +30,9 @@ namespace LiteVae.Host.Node;
 /// </summary>
 internal static class Adapters
 {
-    public static NodeServices Create(NodeOptions node, Func<RunPlan>? plan, string? weights = null) =>
-        new(new CheckpointStoreAdapter(), () => new TrainerEngine(weights), DataParts, request => new HeldOutEvalJob(request, weights), plan);
+    public static NodeServices Create(NodeOptions node, Func<RunPlan>? plan, NodeExtras extras) =>
+        new(new CheckpointStoreAdapter(extras.DebugCheckpointFileDelayMs), () => new TrainerEngine(extras.WeightsFolder), DataParts,
+            request => new HeldOutEvalJob(request, extras.WeightsFolder), plan);
 
     public static ExperimentConfig Bind(string hocon, string source, IEnumerable<string>? overrides = null) =>
         ExperimentConfigBinder.Bind(HoconFile.Parse(hocon, source, overrides));
@@ -171,12 +172,13 @@ internal static class Adapters
     }
 
     /// <summary>The run directory's checkpoints/ through the atomic CheckpointStore.</summary>
-    private sealed class CheckpointStoreAdapter : ICheckpointStore
+    private sealed class CheckpointStoreAdapter(int debugFileDelayMs) : ICheckpointStore
     {
         public string Write(ICheckpointSnapshot snapshot, string runDir, string reason)
         {
             var s = (Snapshot)snapshot;
-            return CheckpointStore.Write(Path.Combine(runDir, "checkpoints"), s.Inner, s.Retention);
+            Action<string>? afterFile = debugFileDelayMs > 0 ? _ => Thread.Sleep(debugFileDelayMs) : null;
+            return CheckpointStore.Write(Path.Combine(runDir, "checkpoints"), s.Inner, s.Retention, afterFile);
         }
 
         public IReadOnlyList<CheckpointEntry> List(string runDir) =>
