@@ -6,8 +6,8 @@ namespace LiteVae.Actors.Training;
 
 /// <summary>
 /// Writes checkpoints on a background task so training never waits for the disk. The trainer hands it a
-/// CPU snapshot; it writes one at a time, keeps at most one interval snapshot waiting (a newer one replaces
-/// it), never drops a requested or final one, and announces each <see cref="CheckpointEvents.CheckpointSaved"/>
+/// CPU snapshot; it writes one at a time, keeps at most two interval snapshots waiting (the oldest is dropped
+/// beyond that), never drops a requested or final one, and announces each <see cref="CheckpointEvents.CheckpointSaved"/>
 /// to the trainer and the Coordinator.
 /// </summary>
 public sealed class Checkpointer : ReceiveActor
@@ -42,12 +42,13 @@ public sealed class Checkpointer : ReceiveActor
     {
         if (w.Droppable)
         {
-            // Interval checkpoints coalesce: only the newest waiting one is worth writing.
-            for (var n = _pending.First; n is not null;)
+            // Interval checkpoints wait at most two deep behind the one being written; beyond that the
+            // oldest waiting one is dropped (the disk is slower than the interval; training never waits).
+            var waiting = _pending.Where(p => p.Droppable).ToList();
+            foreach (var old in waiting.Take(Math.Max(0, waiting.Count - 1)))
             {
-                var next = n.Next;
-                if (n.Value.Droppable) { n.Value.Snapshot.Dispose(); _pending.Remove(n); }
-                n = next;
+                old.Snapshot.Dispose();
+                _pending.Remove(old);
             }
         }
         _pending.AddLast(w);

@@ -18,7 +18,11 @@ public static class NodeServicesFactory
         NodeExtras extras)
     {
         Func<RunPlan>? plan = experimentPath is null && resume is null ? null : () => Plan(node, experimentPath, resume, experimentSets);
-        return Adapters.Create(node, plan, extras);
+        var services = Adapters.Create(node, plan, extras);
+        if (resume is not null && services.Store.List(resume).Count == 0)
+            throw new ConfigException($"{resume}: the run has no complete checkpoint yet, so there is nothing to resume; " +
+                                      "start it again with --config (and --run-dir).");
+        return services;
     }
 
     /// <summary>
