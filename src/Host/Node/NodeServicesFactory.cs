@@ -18,6 +18,8 @@ public static class NodeServicesFactory
         NodeExtras extras)
     {
         Func<RunPlan>? plan = experimentPath is null && resume is null ? null : () => Plan(node, experimentPath, resume, experimentSets);
+        if (resume is not null && !File.Exists(Path.Combine(resume, "config.conf")))
+            throw new ConfigException($"{resume}: not a run directory (no config.conf); pass --config <experiment.conf> to start a run.");
         var services = Adapters.Create(node, plan, extras);
         if (resume is not null && services.Store.List(resume).Count == 0)
             throw new ConfigException($"{resume}: the run has no complete checkpoint yet, so there is nothing to resume; " +
