@@ -35,6 +35,6 @@ internal static class BenchCatalog
         yield return new DiscriminatorStepBench();
         yield return new TracingOverheadBench();
         yield return new EvalMetricsBench();
-        yield break;
+        yield return new ModelInferenceBench();
     }
 }
