@@ -3,8 +3,8 @@ using System.Globalization;
 using System.Text;
 using LiteVae.Actors.Telemetry;
 using LiteVae.Host.Telemetry;
-using LiteVae.Model.Discriminators;
-using LiteVae.Model.Losses;
+using LiteVae.Model;
+using LiteVae.Model.Configs;
 using Microsoft.Extensions.Configuration;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -19,7 +19,7 @@ namespace LiteVae.Bench;
 /// over OTLP/HTTP to a loopback sink with a 1 s metric interval (harsher than the 60 s default).
 /// Blocks alternate off/on so drift (thermal, other load) hits both; the spread between off blocks is
 /// the noise floor the on/off difference must be read against.
-/// Usage: litevae-bench tracing-overhead [--device cpu|cuda] [--batch 8] [--size 64] [--steps 40] [--blocks 4]
+/// Usage: litevae-bench tracing-overhead [--device cpu|cuda] [--preset S|B|M|L] [--batch 4] [--size 64] [--steps 40] [--blocks 4]
 /// [--log-every 10] [--warmup 5] [--out FILE]
 /// </summary>
 internal sealed class TracingOverheadBench : IBenchmark
@@ -28,13 +28,13 @@ internal sealed class TracingOverheadBench : IBenchmark
 
     public string Description => "training throughput with tracing (OTLP export) on vs off; must differ by < 2%";
 
-    private sealed record Opts(string Device, int Batch, int Size, int Steps, int Blocks, int LogEvery, int Warmup, string? Out)
+    private sealed record Opts(string Device, string Preset, int Batch, int Size, int Steps, int Blocks, int LogEvery, int Warmup, string? Out)
     {
         public static Opts Parse(string[] a)
         {
             string? Get(string k) { int i = Array.IndexOf(a, k); return i >= 0 && i + 1 < a.Length ? a[i + 1] : null; }
             bool gpu = cuda.is_available();
-            return new Opts(Get("--device") ?? (gpu ? "cuda" : "cpu"), int.Parse(Get("--batch") ?? (gpu ? "16" : "8")),
+            return new Opts(Get("--device") ?? (gpu ? "cuda" : "cpu"), Get("--preset") ?? (gpu ? "B" : "S"), int.Parse(Get("--batch") ?? (gpu ? "16" : "4")),
                 int.Parse(Get("--size") ?? (gpu ? "256" : "64")), int.Parse(Get("--steps") ?? (gpu ? "200" : "40")),
                 int.Parse(Get("--blocks") ?? "4"), int.Parse(Get("--log-every") ?? "10"), int.Parse(Get("--warmup") ?? "5"), Get("--out"));
         }
@@ -44,7 +44,7 @@ internal sealed class TracingOverheadBench : IBenchmark
     {
         var o = Opts.Parse(args);
         var device = new Device(o.Device);
-        using var step = new DiscriminatorTrainingStep(device, o.Batch, o.Size);
+        using var step = new AutoencoderTrainingStep(device, o.Preset, o.Batch, o.Size);
         using var sink = new OtlpSink();
         var telemetry = LiteVaeTelemetry.Default;
         Console.WriteLine($"tracing-overhead: {step.Describe}, {o.Steps} steps per block, {o.Blocks} blocks each of off/on, log every {o.LogEvery}");
@@ -108,7 +108,7 @@ internal sealed class TracingOverheadBench : IBenchmark
     }
 
     /// <summary>One timed block: steps with the trainer's telemetry calls; returns images per second.</summary>
-    private static double Block(Opts o, DiscriminatorTrainingStep step, LiteVaeTelemetry telemetry, ref long stepNo, string runId)
+    private static double Block(Opts o, AutoencoderTrainingStep step, LiteVaeTelemetry telemetry, ref long stepNo, string runId)
     {
         using var run = telemetry.Train.StartActivity("bench run");
         var tracer = new TrainingTracer(telemetry, runId, "bench", o.Device, TraceContext.Inject(run));
@@ -160,35 +160,34 @@ internal sealed class TracingOverheadBench : IBenchmark
     }
 
     /// <summary>
-    /// A real training step for the comparison: a PatchGAN discriminator update (two forwards, hinge loss,
-    /// backward, Adam) on a uint8 batch uploaded and scaled per step as the trainer does. The telemetry
-    /// cost does not depend on which network steps, only on how long a step takes, and this one is
-    /// shorter than a LiteVAE step at the same size, so the relative overhead measured here is an upper bound.
+    /// A real LiteVAE training step for the comparison: encode (Haar DWT + feature extractors), sample the
+    /// posterior, decode, L1 + KL loss, backward, Adam, on a uint8 batch uploaded and scaled per step as
+    /// the trainer does. LPIPS and the GAN terms are left out: the telemetry cost does not depend on
+    /// what the step computes, only on how long it takes, and a shorter step makes the relative
+    /// overhead measured here an upper bound.
     /// </summary>
-    private sealed class DiscriminatorTrainingStep : IDisposable
+    private sealed class AutoencoderTrainingStep : IDisposable
     {
         private readonly Device _device;
-        private readonly IDiscriminator _d;
+        private readonly LiteAutoencoder _model;
         private readonly optim.Optimizer _optimizer;
         private readonly byte[][] _batches;
         private readonly long[] _shape;
-        private readonly Tensor _fake;
         private Tensor? _lastLoss;
         private int _next;
 
-        public DiscriminatorTrainingStep(Device device, int batch, int size)
+        public AutoencoderTrainingStep(Device device, string preset, int batch, int size)
         {
             _device = device;
             manual_seed(1);
-            _d = DiscriminatorFactory.Create(new PatchGanConfig());
-            _d.Module.to(device);
-            _d.Module.train();
-            _optimizer = optim.Adam(_d.Module.parameters(), 1e-4, 0.5, 0.9);
+            _model = new LiteAutoencoder(AutoencoderConfig.Preset(preset));
+            _model.to(device);
+            _model.train();
+            _optimizer = optim.Adam(_model.parameters(), 1e-4, 0.5, 0.9);
             _shape = [batch, 3, size, size];
             var rng = new Random(1);
             _batches = Enumerable.Range(0, 4).Select(_ => { var b = new byte[batch * 3 * size * size]; rng.NextBytes(b); return b; }).ToArray();
-            _fake = (rand(batch, 3, size, size, device: device) * 2 - 1);
-            Describe = $"PatchGAN discriminator update, batch {batch} of {size}², fp32 on {device}";
+            Describe = $"LiteVAE-{preset} update (encode, sample, decode, L1 + KL, backward, Adam), batch {batch} of {size}², fp32 on {device}";
         }
 
         public string Describe { get; }
@@ -200,13 +199,17 @@ internal sealed class TracingOverheadBench : IBenchmark
         public void Step(byte[] pixels)
         {
             using var scope = NewDisposeScope();
-            var real = tensor(pixels, _shape).to(_device).to_type(ScalarType.Float32).div_(127.5).sub_(1);
+            var x = tensor(pixels, _shape).to(_device).to_type(ScalarType.Float32).div_(127.5).sub_(1);
             _optimizer.zero_grad();
-            var loss = GanLosses.Discriminator(GanLossKind.Hinge, _d.Logits(real), _d.Logits(_fake));
-            loss.backward();
-            _optimizer.step();
-            _lastLoss?.Dispose();
-            _lastLoss = loss.detach().MoveToOuterDisposeScope();
+            var (reconstruction, posterior) = _model.Reconstruct(x);
+            using (posterior)
+            {
+                var loss = (reconstruction - x).abs().mean() + 1e-6 * posterior.Kl().mean();
+                loss.backward();
+                _optimizer.step();
+                _lastLoss?.Dispose();
+                _lastLoss = loss.detach().MoveToOuterDisposeScope();
+            }
         }
 
         public double ReadLoss() => _lastLoss?.item<float>() ?? double.NaN;
@@ -219,9 +222,8 @@ internal sealed class TracingOverheadBench : IBenchmark
         public void Dispose()
         {
             _lastLoss?.Dispose();
-            _fake.Dispose();
             _optimizer.Dispose();
-            _d.Dispose();
+            _model.Dispose();
         }
     }
 }
