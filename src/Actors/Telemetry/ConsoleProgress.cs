@@ -95,6 +95,23 @@ public sealed class ConsoleProgress : IDisposable
 
     public void Dispose() => Complete();
 
+    /// <summary>Time left at the average rate so far: <c>1h05m</c>, <c>42s</c>; <c>?</c> before any progress.</summary>
+    public static string Eta(long done, long total, TimeSpan elapsed)
+    {
+        if (done <= 0 || elapsed <= TimeSpan.Zero) return "?";
+        double seconds = Math.Max(0, total - done) * elapsed.TotalSeconds / done;
+        return Duration(TimeSpan.FromSeconds(seconds));
+    }
+
+    /// <summary>A short duration: <c>42s</c>, <c>3m07s</c>, <c>5h02m</c>, <c>3d04h</c>.</summary>
+    public static string Duration(TimeSpan t)
+    {
+        if (t.TotalSeconds < 60) return $"{(int)Math.Ceiling(t.TotalSeconds)}s";
+        if (t.TotalMinutes < 60) return $"{(int)t.TotalMinutes}m{t.Seconds:00}s";
+        if (t.TotalHours < 48) return $"{(int)t.TotalHours}h{t.Minutes:00}m";
+        return $"{(int)t.TotalDays}d{t.Hours:00}h";
+    }
+
     private void Show(string line)
     {
         if (Interactive)

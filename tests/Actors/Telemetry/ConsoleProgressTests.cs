@@ -66,3 +66,16 @@ public sealed class ConsoleProgressTests
         Assert.Equal("step 1/3\nstep 3/3\n", w.ToString());
     }
 }
+
+public sealed class ProgressTextTests
+{
+    [Theory]
+    [InlineData(0, 100, 10, "?")]
+    [InlineData(50, 100, 10, "10s")]          // half done in 10 s: 10 s left
+    [InlineData(10, 100, 20, "3m00s")]        // 2 s each, 90 left
+    [InlineData(1, 1000, 60, "16h39m")]       // 999 minutes
+    [InlineData(1, 10000, 60, "6d22h")]
+    [InlineData(100, 100, 5, "0s")]
+    public void EtaIsTheRemainingWorkAtTheAverageRate(long done, long total, double elapsedSeconds, string expected) =>
+        Assert.Equal(expected, ConsoleProgress.Eta(done, total, TimeSpan.FromSeconds(elapsedSeconds)));
+}
