@@ -20,7 +20,7 @@ namespace LiteVae.Bench;
 /// Blocks alternate off/on so drift (thermal, other load) hits both; the spread between off blocks is
 /// the noise floor the on/off difference must be read against.
 /// Usage: litevae-bench tracing-overhead [--device cpu|cuda] [--preset S|B|M|L] [--batch 4] [--size 64] [--steps 40] [--blocks 4]
-/// [--log-every 10] [--warmup 5] [--out FILE]
+/// [--log-every 10] [--warmup 5] [--part all|overhead|metrics] [--shards LIST] [--metric-steps 30] [--slow-ms 400] [--out FILE]
 /// </summary>
 internal sealed class TracingOverheadBench : IBenchmark
 {
@@ -28,7 +28,8 @@ internal sealed class TracingOverheadBench : IBenchmark
 
     public string Description => "training throughput with tracing (OTLP export) on vs off; must differ by < 2%";
 
-    private sealed record Opts(string Device, string Preset, int Batch, int Size, int Steps, int Blocks, int LogEvery, int Warmup, string? Out)
+    private sealed record Opts(string Device, string Preset, int Batch, int Size, int Steps, int Blocks, int LogEvery, int Warmup, string? Out,
+        string Part, string[] Shards, int MetricSteps, int SlowMs)
     {
         public static Opts Parse(string[] a)
         {
@@ -36,13 +37,48 @@ internal sealed class TracingOverheadBench : IBenchmark
             bool gpu = cuda.is_available();
             return new Opts(Get("--device") ?? (gpu ? "cuda" : "cpu"), Get("--preset") ?? (gpu ? "B" : "S"), int.Parse(Get("--batch") ?? (gpu ? "16" : "4")),
                 int.Parse(Get("--size") ?? (gpu ? "256" : "64")), int.Parse(Get("--steps") ?? (gpu ? "200" : "40")),
-                int.Parse(Get("--blocks") ?? "4"), int.Parse(Get("--log-every") ?? "10"), int.Parse(Get("--warmup") ?? "5"), Get("--out"));
+                int.Parse(Get("--blocks") ?? "4"), int.Parse(Get("--log-every") ?? "10"), int.Parse(Get("--warmup") ?? "5"), Get("--out"),
+                Get("--part") ?? "all", (Get("--shards") ?? "samples/shards/train-{000000..000003}.tar").Split(','),
+                int.Parse(Get("--metric-steps") ?? "30"), int.Parse(Get("--slow-ms") ?? "400"));
         }
     }
 
     public int Run(string[] args)
     {
         var o = Opts.Parse(args);
+        if (o.Part is not ("all" or "overhead" or "metrics"))
+        {
+            Console.Error.WriteLine($"tracing-overhead: --part {o.Part}: use all, overhead or metrics.");
+            return 2;
+        }
+        var report = new StringBuilder();
+        var ci = CultureInfo.InvariantCulture;
+        report.AppendLine(ci, $"# tracing-overhead benchmark, {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC");
+        report.AppendLine();
+        int code = 0;
+        if (o.Part is "all" or "overhead")
+            code = Overhead(o, report);
+        if (code == 0 && o.Part is "all" or "metrics")
+        {
+            Console.WriteLine($"metrics agreement: data pipeline over {string.Join(", ", o.Shards)}, {o.MetricSteps} steps per regime");
+            var regimes = MetricsAgreement.Run(o.Shards, o.MetricSteps, 8, 64, fastMs: 0, slowMs: o.SlowMs);
+            MetricsAgreement.Report(report, regimes);
+            var problems = MetricsAgreement.Problems(regimes);
+            report.AppendLine();
+            report.AppendLine(problems.Count == 0 ? "Agreement: PASS (same step count and wait sum, queue means within 0.5)."
+                : "Agreement: FAIL: " + string.Join("; ", problems));
+            if (problems.Count > 0) code = 1;
+        }
+        Console.Write(report.ToString());
+        string outPath = o.Out ?? Path.Combine("bench", "results", $"tracing-overhead-{DateTime.UtcNow:yyyy-MM-dd}-{o.Device}.md");
+        Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(outPath))!);
+        File.WriteAllText(outPath, report.ToString());
+        Console.WriteLine($"wrote {outPath}");
+        return code;
+    }
+
+    private int Overhead(Opts o, StringBuilder report)
+    {
         var device = new Device(o.Device);
         using var step = new AutoencoderTrainingStep(device, o.Preset, o.Batch, o.Size);
         using var sink = new OtlpSink();
@@ -77,10 +113,7 @@ internal sealed class TracingOverheadBench : IBenchmark
         double diff = (offMedian - onMedian) / offMedian;
         double noise = (off.Max() - off.Min()) / offMedian;
         bool pass = Math.Abs(diff) < 0.02;
-        var report = new StringBuilder();
         var ci = CultureInfo.InvariantCulture;
-        report.AppendLine(ci, $"# tracing-overhead benchmark, {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC");
-        report.AppendLine();
         string shared = device.type == DeviceType.CUDA ? "" : " (CPU machine shared with other builds while measured)";
         report.AppendLine(ci, $"Machine: {Environment.MachineName}, {Environment.ProcessorCount} cores, device {device}{shared}.");
         report.AppendLine(ci, $"Step: {step.Describe}. {o.Blocks} blocks each of tracing off and on (alternating), {o.Steps} steps per block, log window every {o.LogEvery} steps (one span + gauges), a snapshot span per block.");
@@ -94,16 +127,11 @@ internal sealed class TracingOverheadBench : IBenchmark
         report.AppendLine();
         report.AppendLine(ci, $"Throughput cost of tracing: {diff * 100:F2}% (limit 2%: {(pass ? "PASS" : "FAIL")}); spread between off blocks (noise floor): {noise * 100:F2}%.");
         report.AppendLine(ci, $"Exported while on: {sink.TraceRequests} trace requests, {sink.MetricRequests} metric requests, {sink.Bytes:N0} bytes.");
-        Console.Write(report.ToString());
         if (sink.TraceRequests == 0 || sink.MetricRequests == 0)
         {
             Console.Error.WriteLine("tracing-overhead: the 'on' blocks exported nothing; the comparison would be meaningless.");
             return 1;
         }
-        string outPath = o.Out ?? Path.Combine("bench", "results", $"tracing-overhead-{DateTime.UtcNow:yyyy-MM-dd}-{o.Device}.md");
-        Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(outPath))!);
-        File.WriteAllText(outPath, report.ToString());
-        Console.WriteLine($"wrote {outPath}");
         return 0;
     }
 
