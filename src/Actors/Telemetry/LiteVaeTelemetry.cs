@@ -38,6 +38,7 @@ public sealed class LiteVaeTelemetry : IDisposable
     public static LiteVaeTelemetry Default { get; } = new();
 
     private readonly ConcurrentDictionary<long, QueueSource> _queues = new();
+    private readonly ConcurrentDictionary<long, (KeyValuePair<string, object?>[] Tags, Func<long> Count)> _samples = new();
     private long _nextQueue;
 
     public LiteVaeTelemetry()
@@ -66,7 +67,8 @@ public sealed class LiteVaeTelemetry : IDisposable
         Step = Meter.CreateGauge<long>("litevae.train.step", "{step}", "Training steps completed.");
         BadSamples = Meter.CreateCounter<long>("litevae.data.bad_samples", "{sample}",
             "Samples skipped because they could not be read or decoded.");
-        Samples = Meter.CreateCounter<long>("litevae.data.samples", "{sample}", "Samples decoded into batches.");
+        Meter.CreateObservableCounter("litevae.data.samples", ObserveSamples, "{sample}",
+            "Samples decoded into batches by each data pipeline (tag litevae.node).");
         TransferBytes = Meter.CreateCounter<long>("litevae.cluster.transfer.bytes", "By",
             "Batch bytes moved between nodes (tag litevae.direction: sent or received).");
         CheckpointDuration = Meter.CreateHistogram("litevae.checkpoint.duration", "s",
@@ -98,7 +100,6 @@ public sealed class LiteVaeTelemetry : IDisposable
     public Gauge<double> Loss { get; }
     public Gauge<long> Step { get; }
     public Counter<long> BadSamples { get; }
-    public Counter<long> Samples { get; }
     public Counter<long> TransferBytes { get; }
     public Histogram<double> CheckpointDuration { get; }
     public Histogram<double> EvalDuration { get; }
@@ -115,6 +116,14 @@ public sealed class LiteVaeTelemetry : IDisposable
         var tags = new KeyValuePair<string, object?>[] { new(TelemetryTags.Stage, stage), new(TelemetryTags.Node, node) };
         _queues[id] = new QueueSource(tags, depth, bytes);
         return new Unregister(() => _queues.TryRemove(id, out _));
+    }
+
+    /// <summary>Reports a pipeline's count of good samples (monotonic) until the handle is disposed.</summary>
+    public IDisposable ObserveSamples(string node, Func<long> goodSamples)
+    {
+        long id = Interlocked.Increment(ref _nextQueue);
+        _samples[id] = (new KeyValuePair<string, object?>[] { new(TelemetryTags.Node, node) }, goodSamples);
+        return new Unregister(() => _samples.TryRemove(id, out _));
     }
 
     /// <summary>Per-step numbers of the trainer (metrics only: a step is never a span).</summary>
@@ -150,6 +159,12 @@ public sealed class LiteVaeTelemetry : IDisposable
     {
         foreach (var q in _queues.Values)
             yield return new Measurement<long>(q.Depth(), q.Tags);
+    }
+
+    private IEnumerable<Measurement<long>> ObserveSamples()
+    {
+        foreach (var (tags, count) in _samples.Values)
+            yield return new Measurement<long>(count(), tags);
     }
 
     private IEnumerable<Measurement<long>> ObserveQueueBytes()

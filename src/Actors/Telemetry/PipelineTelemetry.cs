@@ -6,7 +6,7 @@ namespace LiteVae.Actors.Telemetry;
 /// <summary>
 /// Connects a data pipeline (src/Data knows nothing of telemetry) to the metrics: its queue depths feed
 /// <c>litevae.data.queue.depth</c> per stage, and every bad sample it skips counts in
-/// <c>litevae.data.bad_samples</c> by reason. Dispose when the pipeline is disposed.
+/// <c>litevae.data.bad_samples</c> by reason, its good samples <c>litevae.data.samples</c>. Dispose when the pipeline is disposed.
 /// </summary>
 public sealed class PipelineTelemetry : IDisposable
 {
@@ -22,6 +22,7 @@ public sealed class PipelineTelemetry : IDisposable
         _node = node;
         foreach (var (stage, depth) in pipeline.QueueDepths)
             _queues.Add(telemetry.ObserveQueue(stage, node, depth));
+        _queues.Add(telemetry.ObserveSamples(node, () => _stats.Good));
         _stats.Problem += OnProblem;
     }
 

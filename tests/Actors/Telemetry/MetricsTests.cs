@@ -46,6 +46,7 @@ public sealed class MetricsTests : IDisposable
             ["litevae.gpu.memory.used"] = "By",
             ["litevae.train.loss"] = "1",
             ["litevae.data.bad_samples"] = "{sample}",
+            ["litevae.data.samples"] = "{sample}",
             ["litevae.checkpoint.duration"] = "s",
             ["litevae.eval.duration"] = "s",
         };

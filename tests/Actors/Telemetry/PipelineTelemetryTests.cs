@@ -16,6 +16,7 @@ public sealed class PipelineTelemetryTests : IDisposable
     private readonly MeterListener _listener = new();
     private readonly Dictionary<string, long> _depth = [];
     private readonly Dictionary<string, long> _bad = [];
+    private long _good = -1;
 
     public PipelineTelemetryTests()
     {
@@ -28,6 +29,7 @@ public sealed class PipelineTelemetryTests : IDisposable
             lock (_depth)
             {
                 if (i.Name == "litevae.data.queue.depth") _depth[Tag(TelemetryTags.Stage)!] = v;
+                if (i.Name == "litevae.data.samples") _good = v;
                 if (i.Name == "litevae.data.bad_samples") _bad[Tag(TelemetryTags.Reason)!] = _bad.GetValueOrDefault(Tag(TelemetryTags.Reason)!) + v;
             }
         });
@@ -70,6 +72,8 @@ public sealed class PipelineTelemetryTests : IDisposable
         Assert.Equal(10, images);
         Assert.Equal(new Dictionary<string, long> { ["not-an-image"] = 2 }, _bad);
         Assert.Equal(pipeline.Stats.Bad, _bad.Values.Sum());
+        _listener.RecordObservableInstruments();
+        Assert.Equal(10, _good);
 
         _listener.RecordObservableInstruments();
         Assert.Equal(0, _depth["batch"]);   // drained
