@@ -97,8 +97,10 @@ public sealed class FlatParameters : IDisposable
         {
             long n = p.numel();
             slots.Add(new FlatSlot(name, offset, n, p.shape, DenseStrides(p.shape, channelsLast)));
-            // Keep every slot 16-byte aligned, as vectorised kernels want (the gap stays zero).
-            offset += RoundUp(n, 16 / ElementSize(dtype));
+            // Slots start at multiples of 8 elements (16+ bytes, as vectorised kernels like), the same
+            // for every dtype, so an fp32 master and a bf16 compute copy share one arrangement and
+            // convert with a single copy. The gaps stay zero.
+            offset += RoundUp(n, SlotAlignment);
         }
         var data = zeros(offset, dtype, device);
         var grad = zeros(offset, dtype, device);
@@ -140,15 +142,10 @@ public sealed class FlatParameters : IDisposable
         return strides;
     }
 
-    private static long RoundUp(long n, long m) => m <= 1 ? n : (n + m - 1) / m * m;
+    private static long RoundUp(long n, long m) => (n + m - 1) / m * m;
 
-    private static int ElementSize(ScalarType t) => t switch
-    {
-        ScalarType.Float64 or ScalarType.Int64 => 8,
-        ScalarType.Float32 or ScalarType.Int32 => 4,
-        ScalarType.Float16 or ScalarType.BFloat16 or ScalarType.Int16 => 2,
-        _ => 1,
-    };
+    /// <summary>Slot alignment in elements (dtype-independent, see <see cref="Flatten"/>).</summary>
+    public const long SlotAlignment = 8;
 
     /// <summary>Zeroes every gradient: one kernel per dtype.</summary>
     public void ZeroGrad()

@@ -14,11 +14,19 @@ internal sealed class ToyNet : Module<Tensor, Tensor>
 
     public ToyNet(int width = 8, long seed = 1) : base("toy")
     {
-        torch.manual_seed(seed);
         conv1 = Conv2d(3, width, 3, padding: 1);
         conv2 = Conv2d(width, width, 3, padding: 1);
         head = Linear(width, 2);
         RegisterComponents();
+        // Initialise from a private generator: the global RNG is shared by tests running in parallel.
+        using var g = new Generator((ulong)seed);
+        using (no_grad())
+            foreach (var p in parameters())
+            {
+                double fanIn = p.dim() > 1 ? p.numel() / p.shape[0] : width;
+                using var r = randn(p.shape, generator: g);
+                p.copy_(r / Math.Sqrt(fanIn));
+            }
     }
 
     public override Tensor forward(Tensor x)
