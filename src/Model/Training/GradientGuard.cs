@@ -61,8 +61,8 @@ public sealed class SkippedStepLog : IDisposable
     {
         if (_pending.Count == 0) return [];
         float[] flags;
-        using (var stacked = stack(_pending.Select(p => p.ok).ToArray()).cpu())
-            flags = stacked.data<float>().ToArray();
+        using (var scope = NewDisposeScope())
+            flags = stack(_pending.Select(p => p.ok).ToArray()).cpu().data<float>().ToArray();
         var skipped = new List<long>();
         for (int i = 0; i < flags.Length; i++)
         {
