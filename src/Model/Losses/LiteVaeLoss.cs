@@ -58,14 +58,14 @@ public sealed class LiteVaeLoss : IDisposable
         var c = Config;
         using var scope = NewDisposeScope();
         var terms = new Dictionary<string, Tensor>();
-        var rec32 = reconstruction.to_type(ScalarType.Float32);
+        var rec32 = Wide(reconstruction);
 
         var l1 = (rec32 - target).abs().mean();
         var nll = c.L1Weight * l1;
         terms["l1"] = l1;
         if (_lpips is not null)
         {
-            var p = _lpips.call(reconstruction, targetCompute).to_type(ScalarType.Float32).mean();
+            var p = Wide(_lpips.call(reconstruction, targetCompute)).mean();
             nll = nll + c.PerceptualWeight * p;
             terms["lpips"] = p;
         }
@@ -89,7 +89,7 @@ public sealed class LiteVaeLoss : IDisposable
         if (discriminator is not null && c.AdversarialWeight > 0)
         {
             var logits = discriminator.Logits(reconstruction);
-            var adv = GanLosses.Generator(_ganKind, logits).to_type(ScalarType.Float32);
+            var adv = Wide(GanLosses.Generator(_ganKind, logits));
             if (c.Weighting == AdversarialWeighting.Adaptive)
             {
                 var weight = AdaptiveWeight(nll, adv, lastLayer ?? throw new ArgumentException("the adaptive adversarial weight needs the decoder's last layer."));
@@ -111,8 +111,8 @@ public sealed class LiteVaeLoss : IDisposable
     {
         // Computed here in fp32 (the posterior may be bf16): 0.5 (mean^2 + var - 1 - logvar) per element.
         using var scope = NewDisposeScope();
-        var mean = posterior.Mean.to_type(ScalarType.Float32);
-        var logVar = posterior.LogVar.to_type(ScalarType.Float32);
+        var mean = Wide(posterior.Mean);
+        var logVar = Wide(posterior.LogVar);
         var terms = 0.5 * (mean.square() + logVar.exp() - 1.0 - logVar);
         var kl = Config.KlReduction == KlReduction.ElementMean ? terms.mean() : terms.sum([1, 2, 3]).mean();
         return scope.MoveToOuter(kl);
@@ -128,7 +128,7 @@ public sealed class LiteVaeLoss : IDisposable
         using var scope = NewDisposeScope();
         var gNll = autograd.grad([nll], [lastLayer], retain_graph: true)[0];
         var gAdv = autograd.grad([adv], [lastLayer], retain_graph: true)[0];
-        var ratio = gNll.to_type(ScalarType.Float32).norm() / (gAdv.to_type(ScalarType.Float32).norm() + 1e-4);
+        var ratio = Wide(gNll).norm() / (Wide(gAdv).norm() + 1e-4);
         var w = ratio.clamp(0.0, Config.AdaptiveWeightMax).mul_(Config.AdversarialWeight).detach();
         return scope.MoveToOuter(w);
     }
@@ -142,7 +142,7 @@ public sealed class LiteVaeLoss : IDisposable
         using var scope = NewDisposeScope();
         var real = discriminator.Logits(realCompute.detach());
         var fake = discriminator.Logits(fakeDetached.detach());
-        var d = GanLosses.Discriminator(_ganKind, real, fake).to_type(ScalarType.Float32);
+        var d = Wide(GanLosses.Discriminator(_ganKind, real, fake));
         var total = Config.DiscFactor * d;
         var terms = new Dictionary<string, Tensor>
         {
@@ -153,6 +153,9 @@ public sealed class LiteVaeLoss : IDisposable
         scope.MoveToOuter(terms.Values);
         return new GeneratorLoss(scope.MoveToOuter(total), terms);
     }
+
+    /// <summary>Loss arithmetic runs in fp32 for bf16/fp16 models; fp64 stays fp64 (gradient checks).</summary>
+    private static Tensor Wide(Tensor t) => t.dtype == ScalarType.Float64 ? t : t.to_type(ScalarType.Float32);
 
     private static Tensor MeanLogit(IReadOnlyList<Tensor> logits)
     {
