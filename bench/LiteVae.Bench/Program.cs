@@ -32,6 +32,7 @@ internal static class BenchCatalog
 {
     public static IEnumerable<IBenchmark> All()
     {
+        yield return new TrainStepBench();
         yield break;
     }
 }

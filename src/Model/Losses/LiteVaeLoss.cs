@@ -52,8 +52,9 @@ public sealed class LiteVaeLoss : IDisposable
     /// <param name="reconstruction">The decoder output (compute dtype, part of the graph).</param>
     /// <param name="discriminator">Null when the adversarial term is off at this step.</param>
     /// <param name="lastLayer">The decoder's last weight, needed only for the adaptive weight.</param>
+    /// <param name="profiler">Profiling runs only: marks the pixel losses, LPIPS and the D forward.</param>
     public GeneratorLoss Generator(Tensor target, Tensor targetCompute, Tensor reconstruction, DiagonalGaussian posterior,
-        IDiscriminator? discriminator, Parameter? lastLayer)
+        IDiscriminator? discriminator, Parameter? lastLayer, Training.StepProfiler? profiler = null)
     {
         var c = Config;
         using var scope = NewDisposeScope();
@@ -68,6 +69,7 @@ public sealed class LiteVaeLoss : IDisposable
             var p = Wide(_lpips.call(reconstruction, targetCompute)).mean();
             nll = nll + c.PerceptualWeight * p;
             terms["lpips"] = p;
+            profiler?.Mark("lpips_forward");
         }
         var total = nll;
         if (c.WaveletWeight > 0)
@@ -85,6 +87,7 @@ public sealed class LiteVaeLoss : IDisposable
         var kl = Kl(posterior);
         total = total + c.KlWeight * kl;
         terms["kl"] = kl;
+        profiler?.Mark("pixel_losses");
 
         if (discriminator is not null && c.AdversarialWeight > 0)
         {
@@ -99,6 +102,7 @@ public sealed class LiteVaeLoss : IDisposable
             else
                 total = total + c.AdversarialWeight * adv;
             terms["g_adv"] = adv;
+            profiler?.Mark("d_forward_for_g");
         }
         terms["total"] = total;
         var detached = terms.ToDictionary(kv => kv.Key, kv => kv.Value.detach().to_type(ScalarType.Float32));

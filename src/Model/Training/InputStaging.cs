@@ -78,20 +78,8 @@ public sealed class InputStaging : IDisposable
         using var scope = NewDisposeScope();
         var x = bytes.to_type(ScalarType.Float32).div_(127.5).sub_(1.0);
         if (dtype != ScalarType.Float32) x = x.to_type(dtype);
-        if (channelsLast) x = ToChannelsLast(x);
+        if (channelsLast) x = MemoryLayout.ToChannelsLast(x);
         return scope.MoveToOuter(x);
-    }
-
-    /// <summary>
-    /// The same N×C×H×W tensor with channels-last strides (C fastest). TorchSharp 0.107 declares
-    /// memory_format but exposes no contiguous(memory_format), so this is the permute trick: make
-    /// NHWC contiguous, then view it back as NCHW. Convolutions keep the layout they are given.
-    /// </summary>
-    public static Tensor ToChannelsLast(Tensor x)
-    {
-        if (x.dim() != 4) return x.alias();
-        using var nhwc = x.permute(0, 2, 3, 1).contiguous();
-        return nhwc.permute(0, 3, 1, 2);
     }
 
     private void WaitUntilCompleted(long upload)

@@ -71,6 +71,7 @@ public sealed class LiteVaeTrainer : IDisposable
         autoencoder.to(device);
         autoencoder.train();
         _g = MasterWeights.Create(autoencoder, options.Precision, options.ChannelsLast);
+        if (options.ChannelsLast) MemoryLayout.ConvertBuffers(autoencoder);
         _gAdam = new FusedAdam(_g.Params, _g.Grads, options.Adam);
         if (options.Ema)
             _ema = new Ema(_g.Params, options.EmaDecay);
@@ -80,6 +81,7 @@ public sealed class LiteVaeTrainer : IDisposable
             dm.to(device);
             dm.train();
             _d = MasterWeights.Create(dm, options.Precision, options.ChannelsLast);
+            if (options.ChannelsLast) MemoryLayout.ConvertBuffers(dm);
             _dAdam = new FusedAdam(_d.Params, _d.Grads, options.Adam with { Lr = options.Adam.Lr * options.DiscLrRatio });
             _dParameters.AddRange(dm.parameters().Where(p => p.requires_grad));
         }
@@ -87,6 +89,7 @@ public sealed class LiteVaeTrainer : IDisposable
         {
             lpips.to(device);
             if (_dtype != ScalarType.Float32) lpips.to(_dtype);
+            if (options.ChannelsLast) MemoryLayout.ConvertFrozen(lpips);
             lpips.eval();
             _lpips = lpips;
         }
@@ -111,6 +114,9 @@ public sealed class LiteVaeTrainer : IDisposable
     public bool PerceptualEnabled => _loss.PerceptualEnabled;
     public long GeneratorParameterCount => _g.Slots.Sum(s => s.Numel);
 
+    /// <summary>Profiling runs only: times the phases of each step (every phase boundary is a GPU sync).</summary>
+    public StepProfiler? Profiler { get; set; }
+
     /// <summary>Test hook: sees the generator's fp32 flat gradient before the guard (e.g. to inject a NaN).</summary>
     public Action<long, Tensor>? GradientHook { get; set; }
 
@@ -125,11 +131,14 @@ public sealed class LiteVaeTrainer : IDisposable
         if (shape.Length != 4 || shape[0] % micro != 0)
             throw new ArgumentException($"batch of shape [{string.Join(", ", shape)}] cannot be split into {micro} micro-batches.");
         long part = shape[0] / micro;
+        var prof = Profiler;
+        prof?.BeginStep();
         using var scope = NewDisposeScope();
         var bytes = _staging.Upload(pixels, shape);
         var x32 = InputStaging.ToSigned(bytes, ScalarType.Float32, _options.ChannelsLast);
         var x = _dtype == ScalarType.Float32 ? x32 : x32.to_type(_dtype);
         bool adversarial = _loss.AdversarialActive(step, _discriminator);
+        prof?.Mark("upload");
 
         // ---- generator step (D frozen) ----
         bool freeze = adversarial && _options.DiscriminatorFreeze == DiscriminatorFreeze.RequiresGrad;
@@ -142,19 +151,24 @@ public sealed class LiteVaeTrainer : IDisposable
         {
             var xm = x.narrow(0, m * part, part);
             var x32m = x32.narrow(0, m * part, part);
-            var (reconstruction, posterior) = _autoencoder.Reconstruct(xm, samplePosterior: true, _random.For(step, $"posterior/{m}"));
-            using (posterior)
-            {
-                var g = _loss.Generator(x32m, xm, reconstruction, posterior, adversarial ? _discriminator : null, lastLayer);
-                var scaled = g.Total / micro;
-                if (_gScale is not null) scaled = _gScale.ScaleLoss(scaled);
-                scaled.backward();
-                _window.AddAll(g.Terms, "g/");
-            }
+            // Encode → sample (noise from the (seed, step) generator) → decode: Reconstruct's steps,
+            // spelled out so a profiler can time encoder and decoder apart.
+            using var posterior = _autoencoder.Encode(xm);
+            var z = posterior.Sample(_random.For(step, $"posterior/{m}"));
+            prof?.Mark("encoder");
+            var reconstruction = _autoencoder.Decode(z);
+            prof?.Mark("decoder");
+            var g = _loss.Generator(x32m, xm, reconstruction, posterior, adversarial ? _discriminator : null, lastLayer, prof);
+            var scaled = g.Total / micro;
+            if (_gScale is not null) scaled = _gScale.ScaleLoss(scaled);
+            scaled.backward();
+            prof?.Mark("g_backward");
+            _window.AddAll(g.Terms, "g/");
             fakes[m] = reconstruction.detach();
         }
         var gOk = FinishUpdate(_g, _gAdam, _gScale, step, "g/", GradientHook);
         _ema?.Update();
+        prof?.Mark("g_optimizer");
 
         // ---- discriminator step on the same reconstructions ----
         Tensor? dOk = null;
@@ -167,16 +181,20 @@ public sealed class LiteVaeTrainer : IDisposable
             {
                 var xm = x.narrow(0, m * part, part);
                 var d = _loss.Discriminator(xm, fakes[m], _discriminator!);
+                prof?.Mark("d_forward");
                 var scaled = d.Total / micro;
                 if (_dScale is not null) scaled = _dScale.ScaleLoss(scaled);
                 scaled.backward();
+                prof?.Mark("d_backward");
                 _window.AddAll(d.Terms, "d/");
             }
             dOk = FinishUpdate(_d, _dAdam!, _dScale, step, "d/", null);
+            prof?.Mark("d_optimizer");
         }
 
         _skipped.Add(step, dOk is null ? gOk : gOk * dOk);
         Step = step + 1;
+        prof?.EndStep();
     }
 
     /// <summary>Gather → guard → (skip-aware) Adam → publish; returns the device ok flag.</summary>
