@@ -255,7 +255,7 @@ public sealed class LiteVaeTrainer : IDisposable
             var x = InputStaging.ToSigned(bytes, _dtype, _options.ChannelsLast);
             var (rec, posterior) = _autoencoder.Reconstruct(x, samplePosterior: false);
             posterior.Dispose();
-            var u8 = rec.to_type(ScalarType.Float32).clamp_(-1, 1).add_(1).mul_(127.5).round_().to_type(ScalarType.Byte).cpu();
+            var u8 = rec.to_type(ScalarType.Float32).clamp_(-1, 1).add_(1).mul_(127.5).round_().to_type(ScalarType.Byte).cpu().contiguous();
             return scope.MoveToOuter(u8);
         }
         finally
