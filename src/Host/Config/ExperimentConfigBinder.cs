@@ -7,7 +7,8 @@ using LiteVae.Model.Training;
 namespace LiteVae.Host.Config;
 
 /// <summary>trainer { … } besides the numerics in <see cref="TrainerOptions"/>.</summary>
-public sealed record RunSettings(long MaxSteps, int LogEvery, string Device, string? InitFrom);
+/// <param name="CpuThreads">libtorch intra-op threads on the CPU; 0 keeps libtorch's default.</param>
+public sealed record RunSettings(long MaxSteps, int LogEvery, string Device, string? InitFrom, int CpuThreads = 0);
 
 /// <summary>checkpoint { … }</summary>
 public sealed record CheckpointSettings(long EverySteps, int KeepLast, bool KeepBest);
@@ -51,7 +52,7 @@ public static class ExperimentConfigBinder
     private static readonly string[] ExperimentKeys = ["name"];
     private static readonly string[] TrainerKeys =
     [
-        "max-steps", "log-every", "device", "init-from", "precision", "channels-last", "micro-batches", "seed",
+        "max-steps", "log-every", "device", "init-from", "cpu-threads", "precision", "channels-last", "micro-batches", "seed",
         "lr", "beta1", "beta2", "eps", "disc-lr-ratio", "clip-grad-norm", "ema", "ema-decay",
         "max-consecutive-bad-steps", "d-freeze", "initial-loss-scale",
     ];
@@ -82,7 +83,8 @@ public static class ExperimentConfigBinder
             t.Long("max-steps", min: 1),
             t.Int("log-every", 50, min: 1),
             t.String("device", "auto"),
-            NullIfEmpty(t.String("init-from", "")));
+            NullIfEmpty(t.String("init-from", "")),
+            t.Int("cpu-threads", 0, min: 0, max: 1024));
         if (run.Device is not ("auto" or "cpu" or "cuda") && !run.Device.StartsWith("cuda:", StringComparison.Ordinal))
             throw new ConfigException($"{t.Source}: key 'device' = '{run.Device}' is not one of auto, cpu, cuda, cuda:N.");
         double clip = t.Double("clip-grad-norm", 0, min: 0);

@@ -67,6 +67,8 @@ internal sealed class TrainRun
     private int Train()
     {
         var c = _config;
+        if (c.Run.CpuThreads > 0)
+            set_num_threads(c.Run.CpuThreads);
         if (_device.type == DeviceType.CUDA)
             NativeTorchSettings.TrySetCudnnBenchmark(true); // fixed shapes: let cuDNN pick the fastest kernels
 
