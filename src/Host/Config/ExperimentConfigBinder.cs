@@ -150,7 +150,7 @@ public static class ExperimentConfigBinder
         if (eval.Images > 0 && evalData is null)
             throw new ConfigException($"{file.Source}: eval.images = {eval.Images} needs an eval-data {{ }} section with held-out shards (or set eval.images = 0).");
 
-        return new ExperimentConfig(name, model, disc, data, evalData, run, trainer, loss, perceptual, checkpoint, eval, file.Render());
+        return new ExperimentConfig(name, model, disc, data, evalData, run, trainer, loss, perceptual, checkpoint, eval, HoconText.Render(file.Raw));
     }
 
     /// <summary>A section that may be absent (all defaults); unknown keys in it are errors.</summary>

@@ -42,7 +42,9 @@ public sealed class ExperimentConfigBinderTests
         var b = ExperimentConfigBinder.Load(RepoPaths.Configs("phase-b.conf"));
         Assert.Equal(256, b.Data.Resolution);
         Assert.Equal(50_000, b.Run.MaxSteps);
-        Assert.Equal(new UNetGanConfig(16), b.Discriminator with { });
+        var unet = Assert.IsType<UNetGanConfig>(b.Discriminator);
+        Assert.Equal(16, unet.DCh);
+        Assert.Empty(unet.AttentionResolutions);
         Assert.Equal(("hinge", 0.1, AdversarialWeighting.Constant, 0L), (b.Loss.GanLoss, b.Loss.AdversarialWeight, b.Loss.Weighting, b.Loss.DiscStart));
     }
 
@@ -68,9 +70,11 @@ public sealed class ExperimentConfigBinderTests
 
     private const string Minimal = """
         experiment { name = t }
-        model { embed_dim = 4, encoder { extractor_channels = 8, extractor_mult = [1, 2], extractor_resblocks = 1,
-                aggregate_channels = 8, aggregate_mult = [1, 2], aggregate_resblocks = 1 },
-                decoder { channels = 16, channel_mult = [1, 2, 2, 2], num_res_blocks = 1 } }
+        model {
+          embed_dim = 4
+          encoder { extractor_channels = 8, extractor_mult = [1, 2], extractor_resblocks = 1, aggregate_channels = 8, aggregate_mult = [1, 2], aggregate_resblocks = 1 }
+          decoder { channels = 16, channel_mult = [1, 2, 2, 2], num_res_blocks = 1 }
+        }
         data { source = "x.tar", batch-size = 8 }
         trainer { max-steps = 10 }
         eval { images = 0 }
