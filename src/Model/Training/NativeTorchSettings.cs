@@ -54,15 +54,38 @@ public static class NativeTorchSettings
         return get!(context!());
     }
 
+    [UnmanagedFunctionPointer(CallingConvention.Cdecl)]
+    private delegate int NvmlInitFn();
+
+    [UnmanagedFunctionPointer(CallingConvention.Cdecl)]
+    private delegate int NvmlHandleFn(uint index, out IntPtr device);
+
+    [StructLayout(LayoutKind.Sequential)]
+    private struct NvmlMemory
+    {
+        public ulong Total;
+        public ulong Free;
+        public ulong Used;
+    }
+
+    [UnmanagedFunctionPointer(CallingConvention.Cdecl)]
+    private delegate int NvmlMemoryFn(IntPtr device, out NvmlMemory memory);
+
     /// <summary>
-    /// Memory in use on the current CUDA device (total − free, from cudaMemGetInfo): what the caching
-    /// allocator holds plus the CUDA context and any other process. Null without a CUDA runtime.
+    /// Memory in use on the CUDA device (total − free, from cudaMemGetInfo of the CUDA runtime libtorch
+    /// loaded, else NVML's used memory of GPU <paramref name="index"/>): what the caching allocator holds
+    /// plus the CUDA context and any other process. Null without either library.
     /// </summary>
-    public static long? CudaDeviceMemoryUsed()
+    public static long? CudaDeviceMemoryUsed(int index = 0)
     {
         foreach (var lib in new[] { "libcudart.so.13", "libcudart.so.12", "libcudart.so" })
             if (TryGet(lib, "cudaMemGetInfo", out MemGetInfoFn? info) && info!(out var free, out var total) == 0)
                 return (long)(total - free);
+        if (TryGet("libnvidia-ml.so.1", "nvmlInit_v2", out NvmlInitFn? init)
+            && TryGet("libnvidia-ml.so.1", "nvmlDeviceGetHandleByIndex_v2", out NvmlHandleFn? handle)
+            && TryGet("libnvidia-ml.so.1", "nvmlDeviceGetMemoryInfo", out NvmlMemoryFn? memory)
+            && init!() == 0 && handle!((uint)index, out var device) == 0 && memory!(device, out var m) == 0)
+            return (long)m.Used;
         return null;
     }
 
