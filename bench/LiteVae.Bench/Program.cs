@@ -32,7 +32,9 @@ internal static class BenchCatalog
 {
     public static IEnumerable<IBenchmark> All()
     {
+        yield return new DiscriminatorStepBench();
+        yield return new EvalMetricsBench();
+        yield return new ModelInferenceBench();
         yield return new TrainStepBench();
-        yield break;
     }
 }

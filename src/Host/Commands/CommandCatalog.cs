@@ -8,6 +8,11 @@ internal static class CommandCatalog
     public static IEnumerable<Command> All()
     {
         yield return DoctorCommand.Create();
+        yield return WeightsCommand.Create();
+        yield return InspectCommand.Create();
+        yield return EncodeCommand.Create();
+        yield return DecodeCommand.Create();
+        yield return ReconstructCommand.Create();
         yield return TrainCommand.Create();
     }
 }
