@@ -71,7 +71,7 @@ public sealed class LiteVaeTrainer : IDisposable
         autoencoder.to(device);
         autoencoder.train();
         _g = MasterWeights.Create(autoencoder, options.Precision, options.ChannelsLast);
-        if (options.ChannelsLast) MemoryLayout.ConvertBuffers(autoencoder);
+        if (options.ChannelsLast) ChannelsLastBuffers(autoencoder);
         _gAdam = new FusedAdam(_g.Params, _g.Grads, options.Adam);
         if (options.Ema)
             _ema = new Ema(_g.Params, options.EmaDecay);
@@ -81,7 +81,7 @@ public sealed class LiteVaeTrainer : IDisposable
             dm.to(device);
             dm.train();
             _d = MasterWeights.Create(dm, options.Precision, options.ChannelsLast);
-            if (options.ChannelsLast) MemoryLayout.ConvertBuffers(dm);
+            if (options.ChannelsLast) ChannelsLastBuffers(dm);
             _dAdam = new FusedAdam(_d.Params, _d.Grads, options.Adam with { Lr = options.Adam.Lr * options.DiscLrRatio });
             _dParameters.AddRange(dm.parameters().Where(p => p.requires_grad));
         }
@@ -89,7 +89,11 @@ public sealed class LiteVaeTrainer : IDisposable
         {
             lpips.to(device);
             if (_dtype != ScalarType.Float32) lpips.to(_dtype);
-            if (options.ChannelsLast) MemoryLayout.ConvertFrozen(lpips);
+            if (options.ChannelsLast)
+            {
+                MemoryLayout.ConvertToChannelsLast(lpips); // frozen: no flat buffers, re-laid in place
+                ChannelsLastBuffers(lpips);
+            }
             lpips.eval();
             _lpips = lpips;
         }
@@ -195,6 +199,18 @@ public sealed class LiteVaeTrainer : IDisposable
         _skipped.Add(step, dOk is null ? gOk : gOk * dOk);
         Step = step + 1;
         prof?.EndStep();
+    }
+
+    /// <summary>
+    /// Re-lays a module's 4-D buffers (e.g. the fixed DWT filters) as channels-last, in place. Trainable
+    /// weights get channels-last slots from <see cref="FlatParameters"/>.
+    /// </summary>
+    private static void ChannelsLastBuffers(nn.Module module)
+    {
+        using var _ = no_grad();
+        foreach (var (_, b) in module.named_buffers())
+            if (b.dim() == 4 && !MemoryLayout.IsChannelsLast(b))
+                using (var cl = MemoryLayout.ToChannelsLast(b)) b.set_(cl);
     }
 
     /// <summary>Gather → guard → (skip-aware) Adam → publish; returns the device ok flag.</summary>
