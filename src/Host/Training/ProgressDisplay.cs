@@ -3,12 +3,14 @@ namespace LiteVae.Host.Training;
 /// <summary>
 /// Shows the one-line progress (<see cref="Model.Training.ProgressTracker.Format"/>): redrawn in place
 /// on a terminal, or printed as plain lines when the output is a file or pipe (no control characters
-/// in logs). Messages (evaluations, checkpoints, warnings) go on their own lines.
+/// in logs). Messages (evaluations, checkpoints, warnings) go on their own lines. Thread-safe: the
+/// checkpoint writer reports from its own thread.
 /// </summary>
 internal sealed class ProgressDisplay
 {
     private readonly TextWriter _out;
     private readonly bool _inPlace;
+    private readonly Lock _gate = new();
     private int _lastLength;
 
     public ProgressDisplay(TextWriter output, bool inPlace)
@@ -21,6 +23,12 @@ internal sealed class ProgressDisplay
 
     public void Progress(string line)
     {
+        lock (_gate)
+            ProgressLocked(line);
+    }
+
+    private void ProgressLocked(string line)
+    {
         if (_inPlace)
         {
             _out.Write("\r" + line.PadRight(_lastLength));
@@ -32,6 +40,12 @@ internal sealed class ProgressDisplay
     }
 
     public void Message(string line)
+    {
+        lock (_gate)
+            MessageLocked(line);
+    }
+
+    private void MessageLocked(string line)
     {
         if (_inPlace && _lastLength > 0)
         {
