@@ -274,6 +274,29 @@ public sealed class TrainerTests : IDisposable
     }
 
     [Fact]
+    public void ChannelsLastGivesTheSameTrainingNumbers()
+    {
+        var setup = NewSetup();
+        List<double> Run(bool channelsLast)
+        {
+            using var t = NewTrainer(setup, Options() with { ChannelsLast = channelsLast, MicroBatches = 1 }, new LossConfig { DiscStart = 0 });
+            var losses = new List<double>();
+            for (int s = 0; s < 3; s++)
+            {
+                t.TrainStep(Batch(s), Shape);
+                losses.AddRange(t.ReadWindow().Means.Where(m => m.Key is "g/total" or "d/d_loss").Select(m => m.Value));
+            }
+            using var rec = t.Reconstruct(Batch(9), Shape);
+            Assert.Equal(Shape, rec.shape);
+            return losses;
+        }
+        var nchw = Run(false);
+        var nhwc = Run(true);
+        for (int i = 0; i < nchw.Count; i++)
+            Assert.True(Math.Abs(nchw[i] - nhwc[i]) < 1e-4 * Math.Max(1, Math.Abs(nchw[i])), $"value {i}: NCHW {nchw[i]}, channels-last {nhwc[i]}");
+    }
+
+    [Fact]
     public void Bf16TrainingTracksFp32()
     {
         var setup = NewSetup();
