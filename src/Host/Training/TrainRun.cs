@@ -40,6 +40,9 @@ internal sealed class TrainRun
         if (request.Device is string d) overrides.Add($"trainer.device=\"{d}\"");
 
         RunDirectory? resumeRun = request.Resume is null ? null : RunDirectory.Open(request.Resume);
+        if (resumeRun is not null && CheckpointStore.List(resumeRun.Checkpoints).Count == 0)
+            throw new InvalidDataException($"{request.Resume}: the run has no complete checkpoint yet, so there is nothing to resume; " +
+                $"start it again with --config {resumeRun.ConfigPath} (and a new --run-dir).");
         CheckpointDir? checkpoint = resumeRun is null ? null : CheckpointDir.Open(resumeRun.Root);
         string configPath = resumeRun?.ConfigPath ?? request.Config!;
         var config = ExperimentConfigBinder.Load(configPath, overrides);
