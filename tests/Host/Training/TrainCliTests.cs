@@ -143,6 +143,10 @@ public sealed partial class TrainCliTests : IDisposable
         (code, output) = Run([]);
         Assert.Equal(1, code);
         Assert.Contains("give --config", output);
+        File.WriteAllText(Path.Combine(_dir, "config.conf"), "");
+        (code, output) = Run(["--resume", _dir]);
+        Assert.Equal(1, code);
+        Assert.Contains("has no complete checkpoint yet", output);
     }
 
     /// <summary>The quickstart as documented: a clear gain in held-out PSNR (minutes on a CPU).</summary>
