@@ -298,6 +298,26 @@ public sealed class TrainerTests(ITestOutputHelper output) : IDisposable
     }
 
     [Fact]
+    public void LpipsRunsInTheComputeDtypeAndLayout()
+    {
+        var setup = NewSetup();
+        var ae = new LiteAutoencoder(TinyAutoencoder());
+        StateDict.Load(ae, setup.Ae, "test");
+        var lpips = new LiteVae.Model.Perceptual.Lpips(LiteVae.Model.Perceptual.LpipsNet.Vgg);
+        using (no_grad())
+            foreach (var p in lpips.parameters()) p.normal_(0, 0.02); // random weights: plumbing only
+        using var t = new LiteVaeTrainer(ae, null, lpips, new LossConfig(), Options(Precision.Bf16) with { ChannelsLast = true, MicroBatches = 1 }, CPU);
+        Assert.True(t.PerceptualEnabled);
+        Assert.All(lpips.parameters(), p => Assert.Equal(ScalarType.BFloat16, p.dtype));
+        Assert.True(MemoryLayout.IsChannelsLast(lpips.parameters().First(p => p.dim() == 4)));
+        t.TrainStep(Batch(0, n: 2), [2, 3, 32, 32]);
+        var w = t.ReadWindow();
+        var lp = w.Means.Single(m => m.Key == "g/lpips").Value;
+        Assert.True(double.IsFinite(lp) && lp != 0, $"lpips term {lp}"); // random heads can be negative
+        Assert.Empty(w.SkippedSteps);
+    }
+
+    [Fact]
     public void Bf16TrainingTracksFp32()
     {
         var setup = NewSetup();
