@@ -13,20 +13,35 @@ namespace LiteVae.Model.Training;
 /// </summary>
 public sealed class StepRandom : IDisposable
 {
-    private readonly Generator _generator;
+    private readonly Generator? _generator;
+    private readonly bool _cuda;
 
     public StepRandom(long seed, Device device)
     {
         Seed = seed;
-        _generator = new Generator((ulong)Derive(seed, -1, "init"), device);
+        _cuda = device.type == DeviceType.CUDA;
+        // TorchSharp 0.107 can only create CPU generators (THSGenerator_new ignores the device), and
+        // drawing on the CPU then copying would be a blocking transfer every step. On a GPU the
+        // default CUDA generator is re-seeded instead (a host-side call, no sync).
+        if (!_cuda)
+            _generator = new Generator((ulong)Derive(seed, -1, "init"), device);
     }
 
     public long Seed { get; }
 
-    /// <summary>The generator, re-seeded for (step, purpose). Valid until the next call.</summary>
-    public Generator For(long step, string purpose)
+    /// <summary>
+    /// The generator for (step, purpose), freshly seeded; valid until the next call. On a GPU this
+    /// re-seeds torch's default CUDA generator and returns null (draw with the default generator).
+    /// </summary>
+    public Generator? For(long step, string purpose)
     {
-        _generator.manual_seed(Derive(Seed, step, purpose));
+        long seed = Derive(Seed, step, purpose);
+        if (_cuda)
+        {
+            cuda.manual_seed_all(seed);
+            return null;
+        }
+        _generator!.manual_seed(seed);
         return _generator;
     }
 
@@ -48,5 +63,5 @@ public sealed class StepRandom : IDisposable
         return z ^ (z >> 31);
     }
 
-    public void Dispose() => _generator.Dispose();
+    public void Dispose() => _generator?.Dispose();
 }

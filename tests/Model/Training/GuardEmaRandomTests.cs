@@ -83,14 +83,14 @@ public class GuardEmaRandomTests
     {
         using var r1 = new StepRandom(42, CPU);
         using var r2 = new StepRandom(42, CPU);
-        using var a = randn([16], generator: r1.For(7, "posterior"));
-        using var _ = randn([16], generator: r2.For(3, "posterior")); // history must not matter
-        using var b = randn([16], generator: r2.For(7, "posterior"));
+        using var a = randn([16], generator: r1.For(7, "posterior")!);
+        using var _ = randn([16], generator: r2.For(3, "posterior")!); // history must not matter
+        using var b = randn([16], generator: r2.For(7, "posterior")!);
         Assert.True(a.allclose(b, 0, 0));
-        using var c = randn([16], generator: r2.For(7, "other"));
-        using var d = randn([16], generator: r2.For(8, "posterior"));
+        using var c = randn([16], generator: r2.For(7, "other")!);
+        using var d = randn([16], generator: r2.For(8, "posterior")!);
         using var r3 = new StepRandom(43, CPU);
-        using var e = randn([16], generator: r3.For(7, "posterior"));
+        using var e = randn([16], generator: r3.For(7, "posterior")!);
         Assert.False(a.allclose(c));
         Assert.False(a.allclose(d));
         Assert.False(a.allclose(e));
