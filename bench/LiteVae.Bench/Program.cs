@@ -36,5 +36,6 @@ internal static class BenchCatalog
         yield return new EvalMetricsBench();
         yield return new ModelInferenceBench();
         yield return new TrainStepBench();
+        yield return new DataDecodeBench();
     }
 }

@@ -14,5 +14,6 @@ internal static class CommandCatalog
         yield return DecodeCommand.Create();
         yield return ReconstructCommand.Create();
         yield return TrainCommand.Create();
+        yield return ShardsCommand.Create();
     }
 }
