@@ -37,6 +37,7 @@ internal static class BenchCatalog
         yield return new EvalMetricsBench();
         yield return new PipelineBench();
         yield return new ModelInferenceBench();
+        yield return new TrainStepBench();
         yield return new DataDecodeBench();
         yield break;
     }

@@ -17,6 +17,7 @@ internal static class CommandCatalog
         yield return EncodeCommand.Create();
         yield return DecodeCommand.Create();
         yield return ReconstructCommand.Create();
+        yield return TrainCommand.Create();
         yield return ShardsCommand.Create();
         yield break;
     }
