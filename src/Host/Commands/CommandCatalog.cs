@@ -18,7 +18,7 @@ internal static class CommandCatalog
         yield return DecodeCommand.Create();
         yield return ReconstructCommand.Create();
         yield return TrainCommand.Create();
+        yield return NodeCommand.Create();
         yield return ShardsCommand.Create();
-        yield break;
     }
 }

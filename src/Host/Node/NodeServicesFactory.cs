@@ -54,10 +54,8 @@ public static class NodeServicesFactory
         Directory.CreateDirectory(runDir);
         string saved = Path.Combine(runDir, "config.conf");
         if (!File.Exists(saved)) File.WriteAllText(saved, text);
-        // Until the experiment binder lands with the training code, the plan reads its few keys directly.
-        var shards = Adapters.ExpandShards(config.String("data.source"), source + "#data.source");
-        return new RunPlan(text, Path.GetFullPath(runDir), shards, config.Long("data.seed", 0), config.Long("trainer.max-steps", min: 1),
-            config.Int("checkpoint.every-steps", 1000, 1), config.Int("trainer.log-every", 50, 1),
-            EvalEachCheckpoint: config.Has("eval-data") && config.Int("eval.images", 16, 0) > 0);
+        var c = Adapters.Bind(text, saved);
+        return new RunPlan(text, Path.GetFullPath(runDir), Adapters.TrainShards(c), c.Data.Seed, c.Run.MaxSteps,
+            checked((int)c.Checkpoint.EverySteps), c.Run.LogEvery, EvalEachCheckpoint: c.EvalData is not null && c.Eval.Images > 0);
     }
 }
