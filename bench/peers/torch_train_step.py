@@ -31,8 +31,13 @@ Variants (--variants, comma-separated):
   bf16-pure-cl  the same, channels_last (what TorchSharp does: it has no autocast)
   compile       bf16 autocast + channels_last + torch.compile (minutes of warm-up; not default)
 
-GPU:  python3 bench/peers/torch_train_step.py --device cuda --json $OUT/torch-train-step.json
+GPU (C# `litevae-bench train-step` runs fp32, fp32+CL, bf16, bf16+CL where its bf16 is pure bf16 with
+fp32 masters; the one-to-one peers are fp32, fp32-cl, bf16-pure, bf16-pure-cl):
+      python3 bench/peers/torch_train_step.py --device cuda --variants fp32,fp32-cl,bf16-pure,bf16-pure-cl,bf16,bf16-cl --json $OUT/torch-train-step.json
       python3 bench/peers/torch_train_step.py --device cuda --inference --json $OUT/torch-inference.json
+      python3 bench/peers/torch_train_step.py --device cuda --variants compile --warmup 3 --json $OUT/torch-compile.json  (~5 min)
+The open-litevae numbers in shared/platform/README.md come from a D step that re-runs the autoencoder
+(spec 9.1); --d-input fresh does the same here, the default (same) is what the C# trainer does.
 CPU smoke (torch 1.13):
       /usr/bin/python3 bench/peers/torch_train_step.py --device cpu --resolution 32 --batch 2 --steps 2 --warmup 1 --variants fp32
 """
@@ -51,6 +56,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+sys.dont_write_bytecode = True  # importing the fixture tools must not leave __pycache__ in the checkout
 REPO = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
 sys.path.insert(0, os.path.join(REPO, "tests", "fixtures", "tools"))
 
