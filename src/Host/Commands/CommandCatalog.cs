@@ -14,5 +14,7 @@ internal static class CommandCatalog
         yield return DecodeCommand.Create();
         yield return ReconstructCommand.Create();
         yield return ShardsCommand.Create();
+        yield return EvalCommand.Create();
+        yield return CompareCommand.Create();
     }
 }
