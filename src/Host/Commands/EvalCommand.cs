@@ -1,5 +1,7 @@
 using System.CommandLine;
+using LiteVae.Actors.Telemetry;
 using LiteVae.Host.Evaluation;
+using LiteVae.Host.Telemetry;
 
 namespace LiteVae.Host.Commands;
 
@@ -38,7 +40,8 @@ internal static class EvalCommand
         var ema = new Option<bool>("--ema") { Description = "Evaluate the checkpoint's EMA weights (ema.safetensors) instead of the raw ones." };
         var label = new Option<string?>("--label") { Description = "Name of this evaluation in reports and `litevae compare` (default: <run>@<step> or the file name)." };
         var workers = new Option<int>("--workers") { Description = "Image decode threads.", DefaultValueFactory = _ => Math.Clamp(Environment.ProcessorCount, 1, 8) };
-        foreach (var o in new Option[] { checkpoint, data, model, resolution, batch, limit, json, weightsDir, device, precision, lpips, noRfid, grid, ema, label, workers })
+        var otlp = TelemetryOptions.Otlp();
+        foreach (var o in new Option[] { checkpoint, data, model, resolution, batch, limit, json, weightsDir, device, precision, lpips, noRfid, grid, ema, label, workers, otlp })
             command.Options.Add(o);
 
         Cli.SetAction(command, parse => Run(new EvalRequest
@@ -59,12 +62,13 @@ internal static class EvalCommand
             Ema = parse.GetValue(ema),
             Label = parse.GetValue(label),
             DecodeWorkers = Math.Max(1, parse.GetValue(workers)),
-        }));
+        }, parse.GetValue(otlp)));
         return command;
     }
 
-    private static int Run(EvalRequest request)
+    private static int Run(EvalRequest request, string? otlp)
     {
+        using var trace = CommandTrace.Start("eval", "eval", otlp, [new(TelemetryTags.Checkpoint, request.Checkpoint)]);
         using var cts = new CancellationTokenSource();
         ConsoleCancelEventHandler onCancel = (_, e) =>
         {
@@ -76,8 +80,11 @@ internal static class EvalCommand
         Console.CancelKeyPress += onCancel;
         try
         {
-            StandaloneEval.Run(request, Console.Out, ProgressPrinter.ForConsole(), cts.Token);
-            return 0;
+            return trace.Run(() =>
+            {
+                StandaloneEval.Run(request, Console.Out, ProgressPrinter.ForConsole(), cts.Token);
+                return 0;
+            });
         }
         catch (OperationCanceledException) when (cts.IsCancellationRequested)
         {

@@ -103,8 +103,20 @@ internal sealed class EvalJob : IDisposable
         ct.ThrowIfCancellationRequested();
         _wall.Start();
         _dataWait.Start();
-        var batch = Next(ct);
-        _dataWait.Stop();
+        Batch? batch;
+        try
+        {
+            batch = Next(ct);
+        }
+        catch (InvalidDataException e) when (_evaluator.Count == 0 && _pipeline.Stats.RecentProblems.Count > 0)
+        {
+            // The pipeline's "no samples" names no file; the problems it recorded do.
+            throw new InvalidDataException(NoImages(), e);
+        }
+        finally
+        {
+            _dataWait.Stop();
+        }
         if (batch is null)
         {
             _done = true;

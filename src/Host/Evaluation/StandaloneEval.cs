@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using LiteVae.Actors.Telemetry;
 using LiteVae.Data.Config;
 using LiteVae.Host.Config;
 using LiteVae.Host.Inference;
@@ -55,6 +56,11 @@ internal static class StandaloneEval
         var options = new EvalJobOptions { Data = data, Limit = request.Limit, GridImages = request.GridImages, WorstImages = request.GridImages };
 
         EvalResults results;
+        var clock = Stopwatch.StartNew();
+        using var span = LiteVaeTelemetry.Default.Eval.StartActivity("eval.job");
+        span?.SetTag(TelemetryTags.Checkpoint, source.Description);
+        span?.SetTag(TelemetryTags.Device, device.ToString());
+        if (source.Step is long spanStep) span?.SetTag(TelemetryTags.Step, spanStep);
         using (var job = EvalJob.Start(reconstructor, networks, options))
         {
             try
@@ -67,6 +73,9 @@ internal static class StandaloneEval
             }
             results = job.Finish(computeFid: true);
         }
+        span?.SetTag(TelemetryTags.Samples, results.Data.Images);
+        span?.SetTag(TelemetryTags.BadSamples, results.Data.BadSamples);
+        LiteVaeTelemetry.Default.EvalDuration.Record(clock.Elapsed.TotalSeconds, new KeyValuePair<string, object?>(TelemetryTags.Device, device.ToString()));
 
         var checkpoint = new ReportCheckpoint(source.Description, source.WeightsPath, source.Step, source.RunDir, source.ConfigPath);
         long parameters = model.parameters().Sum(p => p.numel());
