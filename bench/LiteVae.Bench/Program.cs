@@ -36,7 +36,10 @@ internal static class BenchCatalog
         yield return new TracingOverheadBench();
         yield return new EvalMetricsBench();
         yield return new EvalJobBench();
+        yield return new PipelineBench();
         yield return new ModelInferenceBench();
+        yield return new TrainStepBench();
         yield return new DataDecodeBench();
+        yield break;
     }
 }

@@ -1,14 +1,15 @@
 using System.CommandLine;
 using LiteVae.Actors.Telemetry;
+using LiteVae.Host.Config;
 using LiteVae.Host.Evaluation;
 using LiteVae.Host.Telemetry;
 
 namespace LiteVae.Host.Commands;
 
 /// <summary>
-/// `litevae eval --checkpoint &lt;run | checkpoint | weights&gt; --data &lt;shards | folder&gt;`: reconstruction
-/// metrics (rFID, LPIPS, PSNR, SSIM, MS-SSIM) of a checkpoint on held-out images, with a table on
-/// stdout and a JSON report, grids and a per-image CSV.
+/// `litevae eval`: reconstruction metrics (rFID, LPIPS, PSNR, SSIM, MS-SSIM) of a checkpoint on held-out
+/// images. Standalone (no --cluster): in this process, with a table on stdout, a JSON report, grids and a
+/// per-image CSV. With --cluster: the same evaluation job on an eval node of a running cluster.
 /// </summary>
 internal static class EvalCommand
 {
@@ -16,16 +17,23 @@ internal static class EvalCommand
     {
         var command = new Command("eval",
             "Evaluate a checkpoint: encode, take the posterior mode, decode, and score the reconstructions (rFID, LPIPS, PSNR, " +
-            "SSIM, MS-SSIM) on held-out images resized (short side) and centre-cropped to --resolution. For a training run's " +
-            "checkpoint the report goes to <run>/eval/step-NNNNNNNN.json with .png/-worst.png grids, a .csv of every image " +
-            "(worst first) and TensorBoard scalars; otherwise to --json. Metrics whose weight files are missing are reported " +
-            "as unavailable, with the reason.");
-        var checkpoint = new Option<string>("--checkpoint")
+            "SSIM, MS-SSIM) on held-out images resized (short side) and centre-cropped to --resolution. Metrics whose weight " +
+            "files are missing are reported as unavailable, with the reason.\n" +
+            "  standalone (this process):\n" +
+            "    litevae eval --checkpoint runs/<run> [--data <shards|folder>] [--limit N]     (its checkpoints/last)\n" +
+            "    litevae eval --checkpoint runs/<run>/checkpoints/step-00001000 --data <shards>\n" +
+            "    litevae eval --checkpoint weights.safetensors --model configs/model/litevae-b-f8c12.conf --data <shards> --json out.json\n" +
+            "    For a training run's checkpoint the report goes to <run>/eval/step-NNNNNNNN.json with .png/-worst.png grids,\n" +
+            "    a .csv of every image (worst first) and TensorBoard scalars in <run>/tb; otherwise to --json.\n" +
+            "  on a running cluster (an eval node does the work, training goes on):\n" +
+            "    litevae eval --cluster host:port [--checkpoint last|step-N|<dir>] [--data <shards>] [--wait] | --job <id>");
+        var cluster = new Option<string?>("--cluster") { Description = "[cluster] host:port of any node of a running cluster: evaluate there instead of in this process." };
+        var checkpoint = new Option<string?>("--checkpoint")
         {
-            Description = "A run directory (its checkpoints/last), a checkpoints/step-NNNNNNNN directory, or a .safetensors weights file (with --model).",
-            Required = true,
+            Description = "Standalone: a run directory (its checkpoints/last), a checkpoints/step-NNNNNNNN directory, or a .safetensors " +
+                          "weights file (with --model); required. With --cluster: last (default), step-N, or a checkpoint directory of the run.",
         };
-        var data = new Option<string?>("--data") { Description = "Evaluation images: WebDataset shards (a .tar, a brace pattern, a folder of .tar) or a folder of images. Default: the run config's eval-data." };
+        var data = new Option<string?>("--data") { Description = "Evaluation images: WebDataset shards (a .tar, a brace pattern, a folder of .tar) or a folder of images. Default: the config's eval-data." };
         var model = new Option<string?>("--model") { Description = "Model config (HOCON). Needed for a bare weights file; for a run's checkpoint it replaces the checkpoint's own config." };
         var resolution = new Option<int>("--resolution") { Description = "Evaluation size: resize the short side, centre crop (spec 10.1: 256).", DefaultValueFactory = _ => 256 };
         var batch = new Option<int>("--batch") { Description = "Images per batch.", DefaultValueFactory = _ => 16 };
@@ -41,28 +49,51 @@ internal static class EvalCommand
         var label = new Option<string?>("--label") { Description = "Name of this evaluation in reports and `litevae compare` (default: <run>@<step> or the file name)." };
         var workers = new Option<int>("--workers") { Description = "Image decode threads.", DefaultValueFactory = _ => Math.Clamp(Environment.ProcessorCount, 1, 8) };
         var otlp = TelemetryOptions.Otlp();
-        foreach (var o in new Option[] { checkpoint, data, model, resolution, batch, limit, json, weightsDir, device, precision, lpips, noRfid, grid, ema, label, workers, otlp })
+        var wait = new Option<bool>("--wait") { Description = "[cluster] Wait for the job and print the metrics table (otherwise print the job id)." };
+        var job = new Option<string?>("--job") { Description = "[cluster] Show the state of an earlier job instead of starting one." };
+        var timeout = ClusterCommandOptions.Timeout(1800);
+        timeout.Description = "[cluster] Seconds to wait with --wait.";
+
+        Option[] standaloneOnly = [model, resolution, batch, limit, json, weightsDir, device, precision, lpips, noRfid, grid, ema, label, workers, otlp];
+        Option[] clusterOnly = [wait, job, timeout];
+        foreach (var o in new Option[] { cluster, checkpoint, data }.Concat(standaloneOnly).Concat(clusterOnly))
             command.Options.Add(o);
 
-        Cli.SetAction(command, parse => Run(new EvalRequest
+        Cli.SetAction(command, parse =>
         {
-            Checkpoint = parse.GetValue(checkpoint)!,
-            Data = parse.GetValue(data),
-            Model = parse.GetValue(model),
-            Resolution = parse.GetValue(resolution),
-            Batch = parse.GetValue(batch),
-            Limit = parse.GetValue(limit),
-            Json = parse.GetValue(json),
-            WeightsDir = parse.GetValue(weightsDir),
-            Device = parse.GetValue(device)!,
-            Precision = parse.GetValue(precision)!,
-            Lpips = parse.GetValue(lpips)!,
-            Rfid = !parse.GetValue(noRfid),
-            GridImages = parse.GetValue(grid),
-            Ema = parse.GetValue(ema),
-            Label = parse.GetValue(label),
-            DecodeWorkers = Math.Max(1, parse.GetValue(workers)),
-        }, parse.GetValue(otlp)));
+            bool Given(Option o) => parse.GetResult(o) is { Implicit: false };
+            if (parse.GetValue(cluster) is { } address)
+            {
+                if (standaloneOnly.FirstOrDefault(Given) is { } extra)
+                    throw new ConfigException($"{extra.Name} applies to a standalone evaluation only: with --cluster the eval node takes the " +
+                                              "model, resolution, batch size, device and weights from the run's experiment config.");
+                return ClusterEval.Run(address, parse.GetValue(checkpoint) ?? "last", parse.GetValue(data), parse.GetValue(wait),
+                    parse.GetValue(job), TimeSpan.FromSeconds(parse.GetValue(timeout))).GetAwaiter().GetResult();
+            }
+            if (clusterOnly.FirstOrDefault(Given) is { } clusterOption)
+                throw new ConfigException($"{clusterOption.Name} needs --cluster host:port (it asks a running cluster about its evaluation jobs).");
+            if (parse.GetValue(checkpoint) is not { } ckpt)
+                throw new ConfigException("give --checkpoint <run directory | checkpoint directory | weights.safetensors>, or --cluster host:port to evaluate on a running cluster.");
+            return Run(new EvalRequest
+            {
+                Checkpoint = ckpt,
+                Data = parse.GetValue(data),
+                Model = parse.GetValue(model),
+                Resolution = parse.GetValue(resolution),
+                Batch = parse.GetValue(batch),
+                Limit = parse.GetValue(limit),
+                Json = parse.GetValue(json),
+                WeightsDir = parse.GetValue(weightsDir),
+                Device = parse.GetValue(device)!,
+                Precision = parse.GetValue(precision)!,
+                Lpips = parse.GetValue(lpips)!,
+                Rfid = !parse.GetValue(noRfid),
+                GridImages = parse.GetValue(grid),
+                Ema = parse.GetValue(ema),
+                Label = parse.GetValue(label),
+                DecodeWorkers = Math.Max(1, parse.GetValue(workers)),
+            }, parse.GetValue(otlp));
+        });
         return command;
     }
 
