@@ -96,13 +96,19 @@ internal static class EvalReportWriter
         File.WriteAllText(path, sb.ToString());
     }
 
-    /// <summary>eval/&lt;metric&gt; scalars at the checkpoint's step, in a new event file of the run's tb/ folder.</summary>
-    public static void WriteTensorBoard(string tbDirectory, long step, EvalReport report)
+    /// <summary>
+    /// eval/&lt;metric&gt; scalars at the checkpoint's step, and the reconstruction grid as eval/reconstructions
+    /// when the report has one, in a new event file of the run's tb/ folder.
+    /// </summary>
+    public static void WriteTensorBoard(string tbDirectory, long step, EvalReport report, string? jsonPath = null)
     {
+        Directory.CreateDirectory(tbDirectory);
         var writer = utils.tensorboard.SummaryWriter(tbDirectory);
         foreach (var (name, metric) in report.Metrics)
             if (metric.Value is double v && double.IsFinite(v))
                 writer.add_scalar($"eval/{name}", (float)v, checked((int)step));
+        if (jsonPath is not null && report.Files?.Grid is { } grid)
+            writer.add_img("eval/reconstructions", Path.Combine(Path.GetDirectoryName(Path.GetFullPath(jsonPath))!, grid), checked((int)step));
     }
 
     private static double Round(double seconds) => Math.Round(seconds, 4);

@@ -89,7 +89,7 @@ internal static class StandaloneEval
         if (jsonPath is not null)
             report = EvalReportWriter.WriteFiles(report, results, jsonPath);
         if (source.RunDir is not null && source.Step is long s)
-            EvalReportWriter.WriteTensorBoard(Path.Combine(source.RunDir, "tb"), s, report);
+            EvalReportWriter.WriteTensorBoard(Path.Combine(source.RunDir, "tb"), s, report, jsonPath);
         output.Write(EvalTable.Render(report, results.WorstFirst, jsonPath));
         return report;
     }
