@@ -23,7 +23,7 @@ public interface IEvalJob : IDisposable
 public delegate IEvalJob EvalJobFactory(RunEvaluation request);
 
 /// <summary>Published on the eval node's local event stream when a job ends (`litevae train` prints it).</summary>
-public sealed record EvaluationDone(RunEvaluation Request, EvaluationFinished Result);
+public sealed record EvaluationDone(RunEvaluation Request, EvaluationFinished Result) : INoSerializationVerificationNeeded;
 
 /// <summary>
 /// Runs evaluation jobs on an eval node, on its own pinned thread, one batch per self-sent message. Any
