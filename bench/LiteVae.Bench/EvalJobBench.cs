@@ -134,7 +134,7 @@ internal sealed class EvalJobBench : IBenchmark
             var summary = metrics.Summarize(computeFid: true);
             fidSeconds = fidClock.Elapsed.TotalSeconds;
             fid = summary.Fid;
-            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  PSNR {summary[MetricSet.PsnrName].Value:F2} dB over {evaluator.Count} images (values meaningless with random weights)"));
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  PSNR {summary[MetricSet.PsnrName].Value:F2} dB over {evaluator.Count} images{(o.Checkpoint is null ? " (meaningless: random model weights)" : "")}"));
         }
 
         // 2. The same images already decoded, in memory: the evaluator's own speed.
