@@ -56,8 +56,10 @@ internal static class TrainCommand
             string preset = Path.Combine(AppContext.BaseDirectory, "hocon", "single-node.conf");
             var file = HoconFile.Load(preset, node);
             var extras = new NodeExtras(parse.GetValue(weights), parse.GetValue(writeDelay));
-            return NodeCommand.Run(file, parse.GetValue(config), parse.GetValue(resume), experiment, extras, system =>
-                system.ActorOf(Props.Create(() => new ProgressPrinter()), "progress-printer"));
+            var failed = new ProgressPrinter.Failure();
+            int code = NodeCommand.Run(file, parse.GetValue(config), parse.GetValue(resume), experiment, extras, system =>
+                system.ActorOf(Props.Create(() => new ProgressPrinter(failed)), "progress-printer"));
+            return failed.Reason is null ? code : 1;
         });
         return command;
     }
@@ -78,7 +80,10 @@ internal static class TrainCommand
 
         public ITimerScheduler Timers { get; set; } = null!;
 
-        public ProgressPrinter()
+        /// <summary>Set when the trainer could not start: the process ends with exit code 1.</summary>
+        public sealed class Failure { public string? Reason; }
+
+        public ProgressPrinter(Failure failure)
         {
             Receive<TrainerProtocol.TrainerProgress>(p =>
             {
@@ -97,6 +102,12 @@ internal static class TrainCommand
                 if (!d.Result.Ok) Console.WriteLine($"eval of {d.Request.CheckpointPath} failed: {d.Result.Error}");
                 if (step is long s) _evaluated.Add(s);
                 if (_finished is { } f && step == f.Step) End(f);
+            });
+            Receive<DeviceTrainer.TrainerStartFailed>(f =>
+            {
+                failure.Reason = f.Reason;
+                Console.Error.WriteLine($"error: the trainer could not start: {f.Reason}");
+                CoordinatedShutdown.Get(Context.System).Run(CoordinatedShutdown.ClrExitReason.Instance);
             });
             Receive<RunFinished>(f =>
             {
@@ -183,6 +194,7 @@ internal static class TrainCommand
             Context.System.EventStream.Subscribe(Self, typeof(RunFinished));
             Context.System.EventStream.Subscribe(Self, typeof(DeviceTrainer.TrainerRestored));
             Context.System.EventStream.Subscribe(Self, typeof(EvaluationDone));
+            Context.System.EventStream.Subscribe(Self, typeof(DeviceTrainer.TrainerStartFailed));
         }
     }
 }

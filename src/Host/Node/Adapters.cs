@@ -149,9 +149,17 @@ internal static class Adapters
         {
             var reported = new ReportCheckpoint(c.Run.InitFrom is { } init ? $"initial weights (from {init})" : "initial weights (seed " +
                 c.Trainer.Seed.ToString(CultureInfo.InvariantCulture) + ")", "(in memory)", 0, runDir, Path.Combine(runDir, "config.conf"));
-            using var eval = RunEval.Start(c, _hocon, new TrainerReconstructor(_trainer!, c.Eval.UseEma), runDir, 0, reported, parameters, null, weights);
-            var (report, json) = eval.Run();
-            Console.WriteLine(RunEval.Describe(0, report, json));
+            try
+            {
+                using var eval = RunEval.Start(c, _hocon, new TrainerReconstructor(_trainer!, c.Eval.UseEma), runDir, 0, reported, parameters, null, weights);
+                var (report, json) = eval.Run();
+                Console.WriteLine(RunEval.Describe(0, report, json));
+            }
+            catch (Exception e) when (e is IOException or InvalidDataException or ArgumentException or ConfigException)
+            {
+                // Training never depends on an evaluation (as on the Evaluator): say why and go on.
+                Console.WriteLine($"eval step 0 failed: {e.Message} Training goes on; fix eval-data {{ }} for the checkpoints' evaluations.");
+            }
         }
 
         public IReadOnlyDictionary<string, double>? TrainStep(PixelBatch batch, bool readLosses)
