@@ -22,6 +22,9 @@ public interface IEvalJob : IDisposable
 
 public delegate IEvalJob EvalJobFactory(RunEvaluation request);
 
+/// <summary>Published on the eval node's local event stream when a job ends (`litevae train` prints it).</summary>
+public sealed record EvaluationDone(RunEvaluation Request, EvaluationFinished Result) : INoSerializationVerificationNeeded;
+
 /// <summary>
 /// Runs evaluation jobs on an eval node, on its own pinned thread, one batch per self-sent message. Any
 /// failure of a job is reported to the Coordinator as a failed job; training never depends on this actor.
@@ -100,6 +103,7 @@ public sealed class Evaluator : ReceiveActor, IWithTimers
     private void Done(EvaluationFinished f)
     {
         _coordinator.Tell(f);
+        if (_request is not null) Context.System.EventStream.Publish(new EvaluationDone(_request, f));
         _job?.Dispose();
         _job = null;
         _request = null;

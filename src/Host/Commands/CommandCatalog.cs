@@ -20,5 +20,6 @@ internal static class CommandCatalog
         yield return TrainCommand.Create();
         yield return NodeCommand.Create();
         yield return ShardsCommand.Create();
+        yield return CompareCommand.Create();
     }
 }

@@ -1,10 +1,12 @@
 using System.CommandLine;
 using Akka.Actor;
 using LiteVae.Actors.Coordination;
+using LiteVae.Actors.Eval;
 using LiteVae.Actors.Protocol;
 using LiteVae.Actors.Training;
 using LiteVae.Host.Node;
 using LiteVae.Host.Config;
+using LiteVae.Host.Evaluation;
 
 namespace LiteVae.Host.Commands;
 
@@ -19,6 +21,8 @@ internal static class TrainCommand
         var command = new Command("train",
             "Train LiteVAE from an experiment config (configs/*.conf): every role (coordinator, data, trainer, eval) in this " +
             "process, a cluster of one on 127.0.0.1. Writes runs/<yyyyMMdd-HHmmss>_<name>_<precision>/ with config.conf and checkpoints/.\n" +
+            "With eval-data { } and eval.images > 0 the held-out images are evaluated (the `litevae eval` job) at step 0 and at every\n" +
+            "checkpoint, into eval/step-NNNNNNNN.{json,png,csv} and tb/; the run ends with the held-out PSNR gain.\n" +
             "  new run:      litevae train --config configs/quickstart.conf\n" +
             "  resume:       litevae train --resume runs/<run>            (weights, optimizer, step, data position)\n" +
             "  phase A -> B: litevae train --config configs/phase-b.conf --init-from runs/<phase-a run>   (weights only)");
@@ -60,9 +64,22 @@ internal static class TrainCommand
         return command;
     }
 
-    /// <summary>Prints progress lines and ends the process when the run is finished.</summary>
-    private sealed class ProgressPrinter : ReceiveActor
+    /// <summary>
+    /// Prints progress lines and ends the process when the run is finished: after the held-out evaluation of
+    /// the final checkpoint (when the experiment evaluates), with the run's gain in held-out PSNR.
+    /// </summary>
+    private sealed class ProgressPrinter : ReceiveActor, IWithTimers
     {
+        private sealed record EvalWaitOver;
+
+        private static readonly TimeSpan EvalWait = TimeSpan.FromMinutes(30);
+        private readonly HashSet<long> _evaluated = [];
+        private long _startStep;
+        private RunFinished? _finished;
+        private string? _runDir;
+
+        public ITimerScheduler Timers { get; set; } = null!;
+
         /// <summary>Set when the trainer could not start: the process ends with exit code 1.</summary>
         public sealed class Failure { public string? Reason; }
 
@@ -73,9 +90,19 @@ internal static class TrainCommand
                 string losses = string.Join("  ", p.Losses.OrderBy(kv => kv.Key).Select(kv => FormattableString.Invariant($"{kv.Key} {kv.Value:G4}")));
                 Console.WriteLine(FormattableString.Invariant($"step {p.Step,7}  {p.ImagesPerSecond,7:F1} img/s  data wait {p.DataWaitFraction * 100,5:F1}%  {losses}"));
             });
-            Receive<DeviceTrainer.TrainerRestored>(r => Console.WriteLine(r.Checkpoint is null
-                ? $"training on {r.Device} from step 0"
-                : $"resumed {r.Checkpoint} at step {r.Step} on {r.Device}"));
+            Receive<DeviceTrainer.TrainerRestored>(r =>
+            {
+                _startStep = r.Step;
+                Console.WriteLine(r.Checkpoint is null ? $"training on {r.Device} from step 0" : $"resumed {r.Checkpoint} at step {r.Step} on {r.Device}");
+            });
+            Receive<EvaluationDone>(d =>
+            {
+                _runDir = d.Request.RunDir;
+                long? step = StepOf(d.Request.CheckpointPath);
+                if (!d.Result.Ok) Console.WriteLine($"eval of {d.Request.CheckpointPath} failed: {d.Result.Error}");
+                if (step is long s) _evaluated.Add(s);
+                if (_finished is { } f && step == f.Step) End(f);
+            });
             Receive<DeviceTrainer.TrainerStartFailed>(f =>
             {
                 failure.Reason = f.Reason;
@@ -85,8 +112,80 @@ internal static class TrainCommand
             Receive<RunFinished>(f =>
             {
                 Console.WriteLine($"finished at step {f.Step} ({f.Reason}); checkpoint: {f.CheckpointPath ?? "none"}");
-                CoordinatedShutdown.Get(Context.System).Run(CoordinatedShutdown.ClrExitReason.Instance);
+                _finished = f;
+                _runDir ??= RunDirOf(f.CheckpointPath);
+                // The final checkpoint's evaluation is queued on this process's Evaluator: wait for it (a run that
+                // wrote no new checkpoint has nothing to wait for).
+                if (f.Step > _startStep && !_evaluated.Contains(f.Step) && Evaluates(_runDir))
+                {
+                    Console.WriteLine($"waiting for the held-out evaluation of step {f.Step} (Ctrl+C to skip it)");
+                    Timers.StartSingleTimer("eval-wait", new EvalWaitOver(), EvalWait);
+                }
+                else
+                {
+                    End(f);
+                }
             });
+            Receive<EvalWaitOver>(_ =>
+            {
+                if (_finished is null) return;
+                Console.WriteLine($"the evaluation of step {_finished.Step} did not finish within {EvalWait.TotalMinutes:F0} minutes; not waiting longer.");
+                End(_finished);
+            });
+        }
+
+        private void End(RunFinished f)
+        {
+            if (_finished is null) return;
+            _finished = null;
+            if (_runDir is not null && EvalSummary(_runDir) is { } summary) Console.WriteLine(summary);
+            CoordinatedShutdown.Get(Context.System).Run(CoordinatedShutdown.ClrExitReason.Instance);
+        }
+
+        /// <summary>"held-out PSNR 11.40 dB at step 0 → 15.80 dB at step 600" from the run's eval/step-*.json reports.</summary>
+        public static string? EvalSummary(string runDir)
+        {
+            string dir = Path.Combine(runDir, "eval");
+            if (!Directory.Exists(dir)) return null;
+            var psnr = new SortedDictionary<long, double>();
+            foreach (var file in Directory.EnumerateFiles(dir, "step-*.json"))
+            {
+                if (StepOf(Path.GetFileNameWithoutExtension(file)) is not long step) continue;
+                try
+                {
+                    if (EvalReport.Read(file).Metric("psnr") is { Value: double v }) psnr[step] = v;
+                }
+                catch (Exception e) when (e is InvalidDataException or IOException)
+                {
+                    Console.WriteLine($"skipping {file}: {e.Message}");
+                }
+            }
+            if (psnr.Count == 0) return null;
+            var (s0, first) = psnr.First();
+            var (s1, last) = psnr.Last();
+            return psnr.Count == 1
+                ? FormattableString.Invariant($"held-out PSNR {first:0.00} dB at step {s0}")
+                : FormattableString.Invariant($"held-out PSNR {first:0.00} dB at step {s0} → {last:0.00} dB at step {s1}");
+        }
+
+        private static bool Evaluates(string? runDir)
+        {
+            if (runDir is null || !File.Exists(Path.Combine(runDir, "config.conf"))) return false;
+            try { return RunEval.Enabled(Adapters.Bind(File.ReadAllText(Path.Combine(runDir, "config.conf")), Path.Combine(runDir, "config.conf"))); }
+            catch (ConfigException) { return false; }
+        }
+
+        /// <summary>&lt;run&gt;/checkpoints/step-N → &lt;run&gt;.</summary>
+        private static string? RunDirOf(string? checkpoint) =>
+            checkpoint is null ? null : Directory.GetParent(Path.TrimEndingDirectorySeparator(checkpoint))?.Parent?.FullName;
+
+        /// <summary>The step of a step-NNNNNNNN name or path.</summary>
+        private static long? StepOf(string path)
+        {
+            string name = Path.GetFileName(Path.TrimEndingDirectorySeparator(path));
+            return name.StartsWith("step-", StringComparison.Ordinal)
+                   && long.TryParse(name.AsSpan(5), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out long s)
+                ? s : null;
         }
 
         protected override void PreStart()
@@ -94,6 +193,7 @@ internal static class TrainCommand
             Context.System.EventStream.Subscribe(Self, typeof(TrainerProtocol.TrainerProgress));
             Context.System.EventStream.Subscribe(Self, typeof(RunFinished));
             Context.System.EventStream.Subscribe(Self, typeof(DeviceTrainer.TrainerRestored));
+            Context.System.EventStream.Subscribe(Self, typeof(EvaluationDone));
             Context.System.EventStream.Subscribe(Self, typeof(DeviceTrainer.TrainerStartFailed));
         }
     }

@@ -13,8 +13,13 @@ public sealed record RunSettings(long MaxSteps, int LogEvery, string Device, str
 /// <summary>checkpoint { … }</summary>
 public sealed record CheckpointSettings(long EverySteps, int KeepLast, bool KeepBest);
 
-/// <summary>eval { … }: held-out PSNR and a reconstruction grid at every checkpoint.</summary>
-public sealed record EvalSettings(int Images, int GridImages, bool UseEma);
+/// <summary>
+/// eval { … }: the held-out evaluation at step 0 and at every checkpoint (the `litevae eval` job on the
+/// first <paramref name="Images"/> eval-data images). <paramref name="Lpips"/>: vgg, alex or none (unavailable
+/// without its weight file); <paramref name="Rfid"/>: off by default (on a few hundred images rFID is strongly
+/// biased, and its 2048-d matrix square root costs about a minute on a CPU).
+/// </summary>
+public sealed record EvalSettings(int Images, int GridImages, bool UseEma, string Lpips = "vgg", bool Rfid = false);
 
 /// <summary>Which LPIPS backbone the perceptual term uses; None switches the term off.</summary>
 public enum PerceptualNet
@@ -63,7 +68,7 @@ public static class ExperimentConfigBinder
         "adversarial-weighting", "adaptive-weight-max", "disc-start", "disc-factor",
     ];
     private static readonly string[] CheckpointKeys = ["every-steps", "keep-last", "keep-best"];
-    private static readonly string[] EvalKeys = ["images", "grid-images", "use-ema"];
+    private static readonly string[] EvalKeys = ["images", "grid-images", "use-ema", "lpips", "rfid"];
 
     public static ExperimentConfig Load(string path, IEnumerable<string>? overrides = null) => Bind(HoconFile.Load(path, overrides));
 
@@ -145,7 +150,8 @@ public static class ExperimentConfigBinder
         var checkpoint = new CheckpointSettings(c.Long("every-steps", Math.Max(1, run.MaxSteps / 20), min: 1),
             c.Int("keep-last", 3, min: 1), c.Bool("keep-best", true));
         var e = Section(file, "eval", EvalKeys);
-        var eval = new EvalSettings(e.Int("images", 16, min: 0, max: 100_000), e.Int("grid-images", 8, min: 0, max: 64), e.Bool("use-ema", false));
+        var eval = new EvalSettings(e.Int("images", 16, min: 0, max: 100_000), e.Int("grid-images", 8, min: 0, max: 64), e.Bool("use-ema", false),
+            e.Choice("lpips", ["vgg", "alex", "none"], "vgg"), e.Bool("rfid", false));
         if (eval.UseEma && !trainer.Ema)
             throw new ConfigException($"{e.Source}: key 'use-ema' = true needs trainer.ema = true.");
         if (eval.Images > 0 && evalData is null)

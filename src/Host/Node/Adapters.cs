@@ -11,10 +11,11 @@ using LiteVae.Data.Shards;
 using LiteVae.Data.Transforms;
 using LiteVae.Host.Config;
 using LiteVae.Host.Inference;
-using LiteVae.Host.Training;
+using LiteVae.Host.Evaluation;
 using LiteVae.Model;
 using LiteVae.Model.Checkpoints;
 using LiteVae.Model.Discriminators;
+using LiteVae.Model.Evaluation;
 using LiteVae.Model.Perceptual;
 using LiteVae.Model.Training;
 using TorchSharp;
@@ -26,13 +27,13 @@ namespace LiteVae.Host.Node;
 /// <summary>
 /// Adapters from the actors' interfaces to the real pieces: the WebDataset shard reader and training
 /// transform of src/Data, the LiteVaeTrainer and atomic checkpoint store of src/Model, and the held-out
-/// evaluation of the training run.
+/// evaluation of the training run (<see cref="RunEval"/>: the `litevae eval` job, at step 0 and per checkpoint).
 /// </summary>
 internal static class Adapters
 {
     public static NodeServices Create(NodeOptions node, Func<RunPlan>? plan, NodeExtras extras) =>
         new(new CheckpointStoreAdapter(extras.DebugCheckpointFileDelayMs), () => new TrainerEngine(extras.WeightsFolder), DataParts,
-            request => new HeldOutEvalJob(request, extras.WeightsFolder), plan);
+            request => new CheckpointEvalJob(request, extras.WeightsFolder), plan);
 
     public static ExperimentConfig Bind(string hocon, string source, IEnumerable<string>? overrides = null) =>
         ExperimentConfigBinder.Bind(HoconFile.Parse(hocon, source, overrides));
@@ -123,6 +124,7 @@ internal static class Adapters
             _device = DeviceChoice.Parse(c.Run.Device);
             manual_seed(c.Trainer.Seed);
             var autoencoder = new LiteAutoencoder(c.Model);
+            long parameters = autoencoder.parameters().Sum(p => p.numel());
             var discriminator = DiscriminatorFactory.Create(c.Discriminator);
             Lpips? lpips = null;
             if (c.Perceptual != PerceptualNet.None && c.Loss.PerceptualWeight > 0)
@@ -135,7 +137,29 @@ internal static class Adapters
                 return new RestoredState(_trainer.Step, checkpoint.State.DataPosition);
             }
             if (c.Run.InitFrom is { } init) _trainer.InitFrom(init);
+            if (RunEval.Enabled(c)) EvaluateInitialWeights(c, runDir, parameters);
             return new RestoredState(0, null);
+        }
+
+        /// <summary>
+        /// The held-out evaluation before the first step (eval/step-00000000.*), so a run's gain is measured
+        /// from where it started; the checkpoints' evaluations run on the Evaluator.
+        /// </summary>
+        private void EvaluateInitialWeights(ExperimentConfig c, string runDir, long parameters)
+        {
+            var reported = new ReportCheckpoint(c.Run.InitFrom is { } init ? $"initial weights (from {init})" : "initial weights (seed " +
+                c.Trainer.Seed.ToString(CultureInfo.InvariantCulture) + ")", "(in memory)", 0, runDir, Path.Combine(runDir, "config.conf"));
+            try
+            {
+                using var eval = RunEval.Start(c, _hocon, new TrainerReconstructor(_trainer!, c.Eval.UseEma), runDir, 0, reported, parameters, null, weights);
+                var (report, json) = eval.Run();
+                Console.WriteLine(RunEval.Describe(0, report, json));
+            }
+            catch (Exception e) when (e is IOException or InvalidDataException or ArgumentException or ConfigException)
+            {
+                // Training never depends on an evaluation (as on the Evaluator): say why and go on.
+                Console.WriteLine($"eval step 0 failed: {e.Message} Training goes on; fix eval-data {{ }} for the checkpoints' evaluations.");
+            }
         }
 
         public IReadOnlyDictionary<string, double>? TrainStep(PixelBatch batch, bool readLosses)
@@ -208,37 +232,54 @@ internal static class Adapters
     }
 
     /// <summary>
-    /// An eval job: the checkpoint's own config (never the flags), its weights, and the held-out images
-    /// (or --data) reconstructed and scored; JSON and grid go to the run's eval/ folder.
+    /// An eval job of the Evaluator: the <see cref="RunEval"/> of `litevae eval` on a checkpoint of the run,
+    /// with the checkpoint's own config (never the flags) and weights (EMA when eval.use-ema), on the held-out
+    /// images (or --data); reports go to the run's eval/ folder and TensorBoard. One batch per Step.
     /// </summary>
-    private sealed class HeldOutEvalJob(EvalProtocol.RunEvaluation request, string? weights) : IEvalJob
+    private sealed class CheckpointEvalJob : IEvalJob
     {
+        private readonly RunEval _eval;
+        private readonly LiteAutoencoder _model;
+        private readonly long _step;
         private EvalOutcome? _outcome;
 
-        public bool Step()
+        public CheckpointEvalJob(EvalProtocol.RunEvaluation request, string? weights)
         {
             var checkpoint = CheckpointDir.Open(request.CheckpointPath);
-            var overrides = request.Data is null ? [] : new[] { $"eval-data.source = \"{request.Data}\"" };
-            var c = Bind(checkpoint.ConfigText, Path.Combine(request.CheckpointPath, CheckpointStore.ConfigFile), overrides);
-            var eval = HeldOutEval.Load(c) ?? throw new InvalidOperationException(
-                "the experiment has no eval-data section (or eval.images = 0); pass --data <shards>");
+            var c = Bind(checkpoint.ConfigText, Path.Combine(request.CheckpointPath, CheckpointStore.ConfigFile));
+            var source = CheckpointSource.Resolve(request.CheckpointPath, null, c.Eval.UseEma);
+            _step = checkpoint.State.Step;
             var device = DeviceChoice.Parse(c.Run.Device);
-            using var trainer = new LiteVaeTrainer(new LiteAutoencoder(c.Model), null, null, c.Loss, c.Trainer, device);
-            trainer.Restore(checkpoint);
-            var r = eval.Run(trainer, RunDirectory.Open(request.RunDir), checkpoint.State.Step);
-            const string later = "computed by `litevae eval` (standalone) for now";
-            _outcome = new EvalOutcome(
-            [
-                new MetricValue("psnr", r.MeanPsnr, null), new MetricValue("psnr_min", r.MinPsnr, null),
-                new MetricValue("psnr_max", r.MaxPsnr, null), new MetricValue("ssim", null, later),
-                new MetricValue("lpips", null, later), new MetricValue("rfid", null, later),
-            ], Path.ChangeExtension(r.GridPath, ".json"), r.Images);
-            _ = weights;
-            return false;
+            _model = source.Load(device, ScalarType.Float32);
+            try
+            {
+                var reported = new ReportCheckpoint(source.Description, source.WeightsPath, _step, request.RunDir, source.ConfigPath);
+                _eval = RunEval.Start(c, checkpoint.ConfigText, new AutoencoderReconstructor(_model, device), request.RunDir, _step, reported,
+                    _model.parameters().Sum(p => p.numel()), request.Data, weights);
+            }
+            catch
+            {
+                _model.Dispose();
+                throw;
+            }
         }
 
-        public EvalOutcome Finish() => _outcome ?? throw new InvalidOperationException("evaluation did not run");
+        public bool Step() => _eval.Step();
 
-        public void Dispose() { }
+        public EvalOutcome Finish()
+        {
+            if (_outcome is not null) return _outcome;
+            var (report, json) = _eval.Finish();
+            var metrics = EvalReport.MetricOrder.Where(report.Metrics.ContainsKey)
+                .Select(name => new MetricValue(name, report.Metrics[name].Value, report.Metrics[name].Unavailable)).ToList();
+            Console.WriteLine(RunEval.Describe(_step, report, json));
+            return _outcome = new EvalOutcome(metrics, json, checked((int)report.Data.Images));
+        }
+
+        public void Dispose()
+        {
+            _eval.Dispose();
+            _model.Dispose();
+        }
     }
 }

@@ -91,6 +91,7 @@ public sealed class ExperimentConfigBinderTests
         Assert.Null(c.Trainer.ClipGradNorm);
         Assert.Equal(new LossConfig(), c.Loss);
         Assert.IsType<NullDiscriminatorConfig>(c.Discriminator);
+        Assert.Equal(("vgg", false), (c.Eval.Lpips, c.Eval.Rfid)); // training evaluations: LPIPS when its weights exist, no rFID
     }
 
     [Theory]
@@ -101,6 +102,7 @@ public sealed class ExperimentConfigBinderTests
     [InlineData("loss.kl-weight=-1", "exp.conf#loss: key 'kl-weight' = -1 is out of range")]
     [InlineData("eval.images=4", "needs an eval-data { } section")]
     [InlineData("eval.use-ema=true", "key 'use-ema' = true needs trainer.ema = true")]
+    [InlineData("eval.lpips=squeeze", "exp.conf#eval: key 'lpips' = 'squeeze' is not one of: vgg, alex, none")]
     [InlineData("trainer.device=gpu", "key 'device' = 'gpu' is not one of")]
     [InlineData("lossy.x=1", "exp.conf: unknown key 'lossy' (did you mean 'loss'?)")]
     public void BadValuesNameTheFileAndKey(string setting, string expected)

@@ -1,0 +1,38 @@
+using LiteVae.Actors.Protocol;
+using LiteVae.Host.Node;
+
+namespace LiteVae.Host.Commands;
+
+/// <summary>
+/// <c>litevae eval --cluster host:port …</c>: asks the Coordinator of a running cluster to evaluate one of the
+/// run's checkpoints on an eval node (the same <see cref="Evaluation.EvalJob"/> as the standalone eval),
+/// then prints the job id, or with --wait the metrics table.
+/// </summary>
+internal static class ClusterEval
+{
+    public static async Task<int> Run(string address, string checkpoint, string? data, bool wait, string? job, TimeSpan timeout)
+    {
+        await using var client = await ClusterClient.ConnectAsync(address, TimeSpan.FromSeconds(5));
+        var quick = TimeSpan.FromSeconds(15);
+        if (job is null)
+        {
+            var accepted = await client.AskAsync<ClientProtocol.EvaluationAccepted>(new ClientProtocol.RequestEvaluation(checkpoint, data, null), quick);
+            Console.WriteLine($"evaluation {accepted.JobId} of {accepted.CheckpointPath} accepted");
+            if (!wait) return 0;
+            job = accepted.JobId;
+        }
+        var deadline = DateTime.UtcNow + timeout;
+        while (true)
+        {
+            var s = await client.AskAsync<EvaluationStatus>(new ClientProtocol.GetEvaluation(job), quick);
+            if (s.State is EvaluationStatus.Done or EvaluationStatus.Failed || !wait)
+            {
+                Console.Write(StatusFormat.Metrics(s));
+                return s.State == EvaluationStatus.Failed ? Cli.ExitUserError : 0;
+            }
+            if (DateTime.UtcNow > deadline)
+                throw new Config.ConfigException($"evaluation {job} still {s.State} after {timeout.TotalSeconds:F0}s; check later with --job {job}.");
+            await Task.Delay(500);
+        }
+    }
+}

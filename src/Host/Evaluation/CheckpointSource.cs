@@ -1,0 +1,168 @@
+using System.Globalization;
+using System.Text.Json;
+using LiteVae.Host.Config;
+using LiteVae.Model;
+using LiteVae.Model.Checkpoints;
+using LiteVae.Model.Configs;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace LiteVae.Host.Evaluation;
+
+/// <summary>
+/// What `--checkpoint` (and `--model`) point at, resolved: the weights file, the model config that
+/// goes with it, and, for a checkpoint of a training run, its step and run directory (whose eval/
+/// folder receives the reports). Accepted: a run directory (its checkpoints/last), a checkpoints/
+/// folder, a checkpoints/step-NNNNNNNN directory, or a bare .safetensors file with --model.
+/// </summary>
+internal sealed record CheckpointSource(
+    string WeightsPath, string ConfigPath, long? Step, string? RunDir, string Label, string Description)
+{
+    public const string ModelFile = "model.safetensors";
+    public const string EmaFile = "ema.safetensors";
+    public const string StateFile = "trainer-state.json";
+    public const string ConfigFile = "config.conf";
+
+    /// <param name="checkpoint">The --checkpoint value.</param>
+    /// <param name="model">The --model value: required for a bare weights file; for a run's checkpoint it replaces the checkpoint's own config.</param>
+    /// <param name="ema">Use the checkpoint's EMA weights (ema.safetensors) instead of the raw ones.</param>
+    public static CheckpointSource Resolve(string checkpoint, string? model, bool ema = false)
+    {
+        if (File.Exists(checkpoint))
+        {
+            if (ema) throw new ArgumentException($"--ema needs a checkpoint directory (with {EmaFile}), not the file {checkpoint}.");
+            string? config = model ?? SiblingConfig(checkpoint);
+            if (config is null)
+                throw new ArgumentException($"--checkpoint {checkpoint}: a bare weights file carries no model config; " +
+                                            "add --model <config>, e.g. --model configs/model/litevae-b-f8c12.conf.");
+            return new CheckpointSource(Path.GetFullPath(checkpoint), config, null, null,
+                Path.GetFileNameWithoutExtension(checkpoint), checkpoint);
+        }
+        if (!Directory.Exists(checkpoint))
+            throw new FileNotFoundException($"--checkpoint {checkpoint}: no such weights file, checkpoint or run directory.", checkpoint);
+
+        string stepDir = StepDirectory(checkpoint);
+        string weights = Path.Combine(stepDir, ema ? EmaFile : ModelFile);
+        if (!File.Exists(weights))
+            throw new FileNotFoundException($"{stepDir}: the checkpoint has no {Path.GetFileName(weights)}" +
+                (ema ? " (the run was trained without trainer.ema = true; drop --ema)." : "; the checkpoint is incomplete, use another step-* directory."), weights);
+        long? step = ReadStep(stepDir);
+        string? runDir = RunDirectoryOf(stepDir);
+        string configPath = model ?? Path.Combine(stepDir, ConfigFile);
+        if (model is null && !File.Exists(configPath))
+        {
+            configPath = runDir is null ? configPath : Path.Combine(runDir, ConfigFile);
+            if (!File.Exists(configPath))
+                throw new FileNotFoundException($"{stepDir}: no {ConfigFile} in the checkpoint or its run directory; add --model <config>.", configPath);
+        }
+        string name = runDir is null ? Path.GetFileName(stepDir) : Path.GetFileName(runDir);
+        string label = step is long s ? $"{name}@{s}" : name;
+        if (ema) label += " (ema)";
+        return new CheckpointSource(weights, configPath, step, runDir, label, stepDir);
+    }
+
+    /// <summary>The step directory behind a run directory, a checkpoints/ folder or a step directory itself.</summary>
+    private static string StepDirectory(string path)
+    {
+        string full = Path.GetFullPath(path);
+        if (IsStepDirectory(full)) return Follow(full);
+        foreach (var candidate in new[] { Path.Combine(full, "checkpoints", "last"), Path.Combine(full, "last") })
+            if (Directory.Exists(candidate) && IsStepDirectory(candidate))
+                return Follow(candidate);
+        throw new InvalidDataException(
+            $"--checkpoint {path}: not a checkpoint (no {ModelFile} or {StateFile}) and no checkpoints/last inside. " +
+            "Pass a run directory, its checkpoints/ folder, a checkpoints/step-NNNNNNNN directory, or a .safetensors file with --model.");
+    }
+
+    private static bool IsStepDirectory(string dir) =>
+        File.Exists(Path.Combine(dir, StateFile)) || File.Exists(Path.Combine(dir, ModelFile));
+
+    /// <summary>checkpoints/last is a symlink to a step directory: report the step directory itself.</summary>
+    private static string Follow(string dir)
+    {
+        var target = new DirectoryInfo(dir).ResolveLinkTarget(returnFinalTarget: true);
+        return target?.FullName ?? dir;
+    }
+
+    private static long? ReadStep(string stepDir)
+    {
+        string state = Path.Combine(stepDir, StateFile);
+        if (File.Exists(state))
+        {
+            try
+            {
+                using var doc = JsonDocument.Parse(File.ReadAllText(state));
+                if (doc.RootElement.ValueKind == JsonValueKind.Object && doc.RootElement.TryGetProperty("step", out var s) && s.TryGetInt64(out long step))
+                    return step;
+            }
+            catch (JsonException e)
+            {
+                throw new InvalidDataException($"{state}: not valid JSON ({e.Message}); the checkpoint is damaged, use another step-* directory.");
+            }
+        }
+        string name = Path.GetFileName(stepDir);
+        return name.StartsWith("step-", StringComparison.Ordinal)
+               && long.TryParse(name.AsSpan(5), NumberStyles.None, CultureInfo.InvariantCulture, out long fromName)
+            ? fromName : null;
+    }
+
+    /// <summary>&lt;run&gt;/checkpoints/step-N → &lt;run&gt; when &lt;run&gt; has its config.conf.</summary>
+    private static string? RunDirectoryOf(string stepDir)
+    {
+        var parent = Directory.GetParent(stepDir);
+        if (parent is null || parent.Name != "checkpoints" || parent.Parent is null) return null;
+        return File.Exists(Path.Combine(parent.Parent.FullName, ConfigFile)) ? parent.Parent.FullName : null;
+    }
+
+    private static string? SiblingConfig(string weightsFile)
+    {
+        string candidate = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(weightsFile))!, ConfigFile);
+        return File.Exists(candidate) ? candidate : null;
+    }
+
+    public AutoencoderConfig BindConfig() => ModelConfigBinder.Bind(HoconFile.Load(ConfigPath));
+
+    /// <summary>
+    /// Builds the model from the config, loads the weights strictly (keys outside encoder./decoder./quantizer.,
+    /// such as a training checkpoint's loss.*, are ignored), then moves it to the device and dtype.
+    /// </summary>
+    public LiteAutoencoder Load(Device device, ScalarType dtype)
+    {
+        var config = BindConfig();
+        var model = new LiteAutoencoder(config);
+        try
+        {
+            Dictionary<string, Tensor> tensors;
+            try
+            {
+                tensors = Safetensors.Load(WeightsPath, key => Inference.ModelLoader.ModelPrefixes.Any(p => key.StartsWith(p, StringComparison.Ordinal)));
+            }
+            catch (InvalidDataException e)
+            {
+                throw new InvalidDataException($"{e.Message.TrimEnd('.')}: the checkpoint is damaged or not a LiteVAE weights file.", e);
+            }
+            try
+            {
+                StateDict.Load(model, tensors, WeightsPath, strict: true);
+            }
+            catch (StateDictMismatchException e)
+            {
+                throw new ArgumentException($"{e.Message} The weights were trained with another model configuration than {ConfigPath} " +
+                                            "(another preset, embed_dim or width): evaluate them with the config they were trained with (--model).", e);
+            }
+            finally
+            {
+                foreach (var t in tensors.Values) t.Dispose();
+            }
+            model.eval();
+            if (dtype != ScalarType.Float32) model.to(dtype);
+            if (device.type != DeviceType.CPU) model.to(device);
+            return model;
+        }
+        catch
+        {
+            model.Dispose();
+            throw;
+        }
+    }
+}
