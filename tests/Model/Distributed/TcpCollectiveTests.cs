@@ -4,6 +4,7 @@ using static TorchSharp.torch;
 
 namespace LiteVae.Model.Tests.Distributed;
 
+[Collection(DistributedCollection.Name)]
 public class TcpCollectiveTests
 {
     /// <summary>Rank r's input: values from System.Random (independent of torch), varied magnitudes.</summary>

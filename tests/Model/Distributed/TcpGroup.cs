@@ -3,13 +3,38 @@ using LiteVae.Model.Distributed;
 
 namespace LiteVae.Model.Tests.Distributed;
 
+[CollectionDefinition(Name)]
+public sealed class DistributedCollection
+{
+    public const string Name = "distributed (process-wide torch thread setting)";
+}
+
 /// <summary>Runs one body per rank, each on its own thread, over a fresh loopback TCP group.</summary>
 internal static class TcpGroup
 {
     public static TcpCollectiveOptions Options(double opTimeoutS = 20, double joinTimeoutS = 20) =>
         new(IPAddress.Loopback, TimeSpan.FromSeconds(joinTimeoutS), TimeSpan.FromSeconds(opTimeoutS));
 
+    /// <remarks>
+    /// Several ranks as threads of one process would each use libtorch's whole intra-op thread pool and
+    /// oversubscribe the CPU (a 4-rank run is ~5× slower), so libtorch runs single-threaded meanwhile. The
+    /// setting is process-wide: the tests that use this class share one collection and run one at a time.
+    /// </remarks>
     public static T[] Run<T>(int world, Func<int, TcpCollective, T> body, TcpCollectiveOptions? options = null)
+    {
+        int threads = TorchSharp.torch.get_num_threads();
+        if (world > 1) TorchSharp.torch.set_num_threads(1);
+        try
+        {
+            return RunRanks(world, body, options);
+        }
+        finally
+        {
+            TorchSharp.torch.set_num_threads(threads);
+        }
+    }
+
+    private static T[] RunRanks<T>(int world, Func<int, TcpCollective, T> body, TcpCollectiveOptions? options)
     {
         options ??= Options();
         var id = TcpCollective.CreateGroupId(options);
