@@ -32,6 +32,8 @@ internal static class BenchCatalog
 {
     public static IEnumerable<IBenchmark> All()
     {
+        yield return new DiscriminatorStepBench();
+        yield return new EvalMetricsBench();
         yield break;
     }
 }

@@ -8,5 +8,7 @@ internal static class CommandCatalog
     public static IEnumerable<Command> All()
     {
         yield return DoctorCommand.Create();
+        yield return WeightsCommand.Create();
+        yield break;
     }
 }
