@@ -3,11 +3,13 @@ namespace LiteVae.Model.Distributed;
 /// <summary>
 /// How one optimizer step's global batch is split over ranks and micro-batches.
 ///
-/// global batch = per-rank micro-batch × ranks × accumulation steps. The samples of a step come in one
-/// deterministic global order (the data layer's), and rank r takes the contiguous slice
-/// [r·b·A, (r+1)·b·A): its A micro-batches of b. Every sample of the step is used by exactly one rank, and
-/// the gradient mean over ranks (all-reduce average of per-rank means) equals the mean over the global batch.
-/// The same global order with 1 rank and A·R micro-batches (or batch R·b) visits the same samples.
+/// global batch = micro-batch b × ranks R × accumulation steps A. The samples of a step come in one
+/// deterministic global order (the data layer's), grouped into A global micro-batches of R·b samples;
+/// global micro-batch m is split across the ranks, rank r taking samples [m·R·b + r·b, m·R·b + (r+1)·b).
+/// So every sample of the step is used by exactly one rank, the mean of the per-rank mean gradients
+/// (all-reduce average) is the gradient of the mean loss over the global batch, and a single rank running
+/// A micro-batches of R·b over the same order sees the same samples in the same micro-batch; per-sample
+/// randomness drawn per global micro-batch and sliced by rank (the posterior noise) matches it as well.
 /// </summary>
 public sealed record DataParallelLayout(int Rank, int WorldSize, int MicroBatch, int Accumulation)
 {
@@ -19,8 +21,11 @@ public sealed record DataParallelLayout(int Rank, int WorldSize, int MicroBatch,
     /// <summary>Samples all ranks together consume per optimizer step.</summary>
     public int GlobalBatch => MicroBatch * Accumulation * WorldSize;
 
-    /// <summary>This rank's slice of a step's global batch: [Start, Start + Count).</summary>
-    public (int Start, int Count) Slice => (Rank * PerRankBatch, PerRankBatch);
+    /// <summary>Samples of one global micro-batch (all ranks).</summary>
+    public int GlobalMicroBatch => MicroBatch * WorldSize;
+
+    /// <summary>Where this rank's part of every global micro-batch starts inside it.</summary>
+    public int OffsetInMicroBatch => Rank * MicroBatch;
 
     public IEnumerable<string> Problems()
     {
@@ -30,14 +35,19 @@ public sealed record DataParallelLayout(int Rank, int WorldSize, int MicroBatch,
         if (Accumulation < 1) yield return $"accumulation {Accumulation} must be at least 1";
     }
 
-    /// <summary>Takes this rank's slice of a step's global batch (any element type: sample ids, rows).</summary>
+    /// <summary>Positions (in the step's global order) of this rank's samples, micro-batch by micro-batch.</summary>
+    public IEnumerable<int> Positions()
+    {
+        for (int m = 0; m < Accumulation; m++)
+            for (int i = 0; i < MicroBatch; i++)
+                yield return m * GlobalMicroBatch + OffsetInMicroBatch + i;
+    }
+
+    /// <summary>Takes this rank's samples of a step's global batch (any element type: sample ids, rows).</summary>
     public IReadOnlyList<T> TakeSlice<T>(IReadOnlyList<T> globalBatch)
     {
         if (globalBatch.Count != GlobalBatch)
             throw new ArgumentException($"a global batch of {GlobalBatch} samples ({MicroBatch} × {WorldSize} ranks × {Accumulation} accumulation) was expected, got {globalBatch.Count}.");
-        var (start, count) = Slice;
-        var slice = new T[count];
-        for (int i = 0; i < count; i++) slice[i] = globalBatch[start + i];
-        return slice;
+        return Positions().Select(p => globalBatch[p]).ToArray();
     }
 }

@@ -38,8 +38,7 @@ public class DataParallelEquivalenceTests
     private static Tensor Slice(int step, DataParallelLayout layout)
     {
         using var all = tensor(Batch(step)).reshape(GlobalBatch, 3, Size, Size);
-        var (start, count) = layout.Slice;
-        return all.narrow(0, start, count).clone();
+        return all.index_select(0, tensor(layout.Positions().Select(p => (long)p).ToArray()));
     }
 
     /// <summary>Trains one rank; returns its final weights as one flat array and the weight checks.</summary>
