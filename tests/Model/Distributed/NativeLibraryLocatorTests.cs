@@ -52,3 +52,15 @@ public class NativeLibraryLocatorTests
         Assert.Contains("Configure the library path.", e.Message);
     }
 }
+
+public class NcclInteropLayoutTests
+{
+    [Fact]
+    public void UniqueIdIs128BytesByValueAndRoundTrips()
+    {
+        Assert.Equal(128, System.Runtime.InteropServices.Marshal.SizeOf<NcclUniqueId>());
+        var bytes = Enumerable.Range(0, 128).Select(i => (byte)(i * 7)).ToArray();
+        Assert.Equal(bytes, NcclUniqueId.From(bytes).ToArray());
+        Assert.Throws<ArgumentException>(() => NcclUniqueId.From(new byte[127]));
+    }
+}

@@ -115,9 +115,12 @@ public sealed unsafe class NcclCollective : ICollective
 
     public void AllReduce(Tensor tensor, ReduceOp op) => AllReduce([tensor], op);
 
-    public void AllReduce(IReadOnlyList<Tensor> tensors, ReduceOp op)
+    public void AllReduce(IReadOnlyList<Tensor> tensors, ReduceOp op) => AllReduceTracked(tensors, op);
+
+    /// <summary>Enqueues the all-reduce and returns the event recorded after it.</summary>
+    private IntPtr AllReduceTracked(IReadOnlyList<Tensor> tensors, ReduceOp op)
     {
-        if (tensors.Count == 0) return;
+        if (tensors.Count == 0) return IntPtr.Zero;
         var dtypes = new int[tensors.Count];
         long bytes = 0;
         for (int i = 0; i < tensors.Count; i++)
@@ -138,14 +141,11 @@ public sealed unsafe class NcclCollective : ICollective
             for (int i = 0; i < tensors.Count; i++)
             {
                 var p = TensorMemory.Address(tensors[i]);
-                unsafe
-                {
-                    Call(_nccl.AllReduceFn(p, p, (nuint)tensors[i].numel(), dtypes[i], ncclOp, _comm, IntPtr.Zero), "ncclAllReduce");
-                }
+                Call(_nccl.AllReduceFn(p, p, (nuint)tensors[i].numel(), dtypes[i], ncclOp, _comm, IntPtr.Zero), "ncclAllReduce");
             }
             if (tensors.Count > 1) Call(_nccl.GroupEnd(), "ncclGroupEnd");
             WaitUntilIssued(what, _options.OperationTimeout);
-            Track(what);
+            return Track(what);
         }
     }
 
@@ -173,24 +173,24 @@ public sealed unsafe class NcclCollective : ICollective
 
     public void Barrier()
     {
-        IntPtr ev;
         lock (_gate)
         {
             _barrierFlag ??= ones(1, ScalarType.Int32, new Device(DeviceType.CUDA, _device)).DetachFromDisposeScope();
-            AllReduce(_barrierFlag, ReduceOp.Sum);
-            ev = _pending.Count > 0 ? _pending.Last().Event : IntPtr.Zero;
-        }
-        // Wait for the device (not only the enqueue), polling so an abort or timeout ends the wait.
-        var sw = Stopwatch.StartNew();
-        while (true)
-        {
+            var ev = AllReduceTracked([_barrierFlag], ReduceOp.Sum);
+            // Wait for the device, not only the enqueue, polling so an abort or the timeout ends the wait.
+            // Holding the gate: no other operation can re-record this event meanwhile.
+            var sw = Stopwatch.StartNew();
+            while (!_cuda.EventDone(ev))
+            {
+                ThrowIfBroken();
+                if (sw.Elapsed > _options.OperationTimeout)
+                {
+                    Fail($"barrier did not finish within {_options.OperationTimeout.TotalSeconds:0} s (a peer is gone or stalled)");
+                    ThrowIfBroken();
+                }
+                Thread.Sleep(sw.ElapsedMilliseconds < 10 ? 0 : 1);
+            }
             ThrowIfBroken();
-            lock (_pendingLock)
-                if (!_pending.Any(p => p.Event == ev))
-                    break;
-            if (sw.Elapsed > _options.OperationTimeout + _options.WatchdogInterval * 4)
-                throw new CollectiveException($"barrier of rank {Rank} did not finish within {_options.OperationTimeout.TotalSeconds:0} s.");
-            Thread.Sleep(1);
         }
     }
 
@@ -318,7 +318,7 @@ public sealed unsafe class NcclCollective : ICollective
         }
     }
 
-    private void Track(string what)
+    private IntPtr Track(string what)
     {
         IntPtr ev;
         lock (_pendingLock)
@@ -326,6 +326,7 @@ public sealed unsafe class NcclCollective : ICollective
         _cuda.RecordOnDefaultStream(ev);
         lock (_pendingLock)
             _pending.Enqueue(new Pending(ev, ++_sequence, what, Stopwatch.GetTimestamp()));
+        return ev;
     }
 
     private unsafe void Watch()
