@@ -34,7 +34,7 @@ internal static class BenchCatalog
     {
         yield return new DiscriminatorStepBench();
         yield return new EvalMetricsBench();
+        yield return new ModelInferenceBench();
         yield return new DataParallelBench();
-        yield break;
     }
 }

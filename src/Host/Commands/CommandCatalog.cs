@@ -9,6 +9,9 @@ internal static class CommandCatalog
     {
         yield return DoctorCommand.Create();
         yield return WeightsCommand.Create();
-        yield break;
+        yield return InspectCommand.Create();
+        yield return EncodeCommand.Create();
+        yield return DecodeCommand.Create();
+        yield return ReconstructCommand.Create();
     }
 }

@@ -1,0 +1,44 @@
+using LiteVae.Host.Config;
+using LiteVae.Model;
+using LiteVae.Model.Checkpoints;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace LiteVae.Host.Inference;
+
+/// <summary>Builds the autoencoder a model config describes, loads its weights strictly and moves it to a device/dtype.</summary>
+public static class ModelLoader
+{
+    /// <summary>Key prefixes of the autoencoder's own tensors; other keys in a weights file (a training
+    /// checkpoint's loss.* discriminator, for example) are not part of the model and are ignored.</summary>
+    public static readonly string[] ModelPrefixes = ["encoder.", "decoder.", "quantizer."];
+
+    public static LiteAutoencoder Load(string modelConf, string weightsPath, Device device, ScalarType dtype)
+    {
+        var config = ModelConfigBinder.Bind(HoconFile.Load(modelConf));
+        if (!File.Exists(weightsPath))
+            throw new FileNotFoundException($"{weightsPath}: weights file not found.", weightsPath);
+        var model = new LiteAutoencoder(config);
+        try
+        {
+            var tensors = Safetensors.Load(weightsPath, key => ModelPrefixes.Any(p => key.StartsWith(p, StringComparison.Ordinal)));
+            try
+            {
+                StateDict.Load(model, tensors, weightsPath, strict: true);
+            }
+            finally
+            {
+                foreach (var t in tensors.Values) t.Dispose();
+            }
+            model.eval();
+            if (dtype != ScalarType.Float32) model.to(dtype);
+            if (device.type != DeviceType.CPU) model.to(device);
+            return model;
+        }
+        catch
+        {
+            model.Dispose();
+            throw;
+        }
+    }
+}
