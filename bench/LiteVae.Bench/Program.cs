@@ -35,6 +35,7 @@ internal static class BenchCatalog
         yield return new DiscriminatorStepBench();
         yield return new EvalMetricsBench();
         yield return new ModelInferenceBench();
+        yield return new DataDecodeBench();
         yield return new DataParallelBench();
     }
 }

@@ -13,5 +13,6 @@ internal static class CommandCatalog
         yield return EncodeCommand.Create();
         yield return DecodeCommand.Create();
         yield return ReconstructCommand.Create();
+        yield return ShardsCommand.Create();
     }
 }
