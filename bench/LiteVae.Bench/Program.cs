@@ -33,9 +33,13 @@ internal static class BenchCatalog
     public static IEnumerable<IBenchmark> All()
     {
         yield return new DiscriminatorStepBench();
+        yield return new TracingOverheadBench();
         yield return new EvalMetricsBench();
+        yield return new PipelineBench();
         yield return new ModelInferenceBench();
+        yield return new TrainStepBench();
         yield return new DataDecodeBench();
         yield return new DataParallelBench();
+        yield break;
     }
 }
