@@ -43,6 +43,22 @@ public sealed record DataParallelLayout(int Rank, int WorldSize, int MicroBatch,
                 yield return m * GlobalMicroBatch + OffsetInMicroBatch + i;
     }
 
+    /// <summary>
+    /// This rank's rows of a step's global batch stored row-major (e.g. N×3×H×W uint8 pixels, N =
+    /// <see cref="GlobalBatch"/>): <see cref="PerRankBatch"/> rows in <see cref="Positions"/> order.
+    /// </summary>
+    public T[] SliceRows<T>(ReadOnlySpan<T> globalRows)
+    {
+        if (globalRows.Length % GlobalBatch != 0)
+            throw new ArgumentException($"{globalRows.Length} values are not {GlobalBatch} equal rows ({MicroBatch} × {WorldSize} ranks × {Accumulation} accumulation).");
+        int row = globalRows.Length / GlobalBatch;
+        var mine = new T[PerRankBatch * row];
+        int i = 0;
+        foreach (int p in Positions())
+            globalRows.Slice(p * row, row).CopyTo(mine.AsSpan(i++ * row, row));
+        return mine;
+    }
+
     /// <summary>Takes this rank's samples of a step's global batch (any element type: sample ids, rows).</summary>
     public IReadOnlyList<T> TakeSlice<T>(IReadOnlyList<T> globalBatch)
     {

@@ -96,3 +96,6 @@ public static class WeightConsistency
             collective.Broadcast(b, 0);
     }
 }
+
+/// <summary>The ranks' weights are no longer identical (a bug or corrupted state): the group must stop.</summary>
+public sealed class WeightDivergenceException(string message) : Exception(message);
