@@ -261,8 +261,12 @@ public sealed class Coordinator : ReceiveActor, IWithTimers
                 member.Path, info.Node, generation, survivors.Count);
             foreach (var s in survivors)
                 if (_members.TryGetValue(s.Id, out var si))
-                    Context.ActorSelection(si.Trainer.Path / DeviceTrainer.AbortHandleName)
-                        .Tell(new AbortTrainerGroup(_id, generation, $"trainer on {info.Node} was lost"));
+                {
+                    var abort = new AbortTrainerGroup(_id, generation, $"trainer on {info.Node} was lost");
+                    // The handle interrupts a collective in progress; the trainer itself covers one not yet joined.
+                    Context.ActorSelection(si.Trainer.Path / DeviceTrainer.AbortHandleName).Tell(abort);
+                    si.Trainer.Tell(abort);
+                }
             TrainerGone();
         }
         return true;

@@ -54,7 +54,13 @@ public sealed class DeviceTrainer : ReceiveActor, IWithTimers
     /// dispatcher, so it is never stuck behind a collective call on the trainer's thread.</summary>
     public const string AbortHandleName = "group-abort";
 
-    private sealed class EngineHolder { public volatile IDataParallelEngine? Engine; }
+    /// <summary>Shared with the abort handle: the engine and the generation this incarnation joins (-1: none).</summary>
+    private sealed class EngineHolder
+    {
+        public volatile IDataParallelEngine? Engine;
+        private long _generation = -1;
+        public long Generation { get => Volatile.Read(ref _generation); set => Volatile.Write(ref _generation, value); }
+    }
 
     private sealed class GroupAbortHandle : ReceiveActor
     {
@@ -62,6 +68,9 @@ public sealed class DeviceTrainer : ReceiveActor, IWithTimers
         {
             Receive<AbortTrainerGroup>(m =>
             {
+                // The handle keeps its path across trainer incarnations: act only for the generation this
+                // incarnation joined (an earlier one's abort must not kill its successor).
+                if (m.Generation != holder.Generation) return;
                 Context.GetLogger().Warning("aborting the data-parallel group (generation {0}): {1}", m.Generation, m.Reason);
                 holder.Engine?.AbortGroup(m.Reason);
                 Context.Parent.Tell(new GroupAborted(m.Reason));
@@ -120,6 +129,8 @@ public sealed class DeviceTrainer : ReceiveActor, IWithTimers
         Receive<CreateGroupAddresses>(HandleCreateAddresses);
         Receive<JoinTrainerGroup>(HandleJoin);
         Receive<FollowTick>(_ => Follow());
+        // Sent to the trainer's own (incarnation-specific) ref as well, for a member that is not inside a collective.
+        Receive<AbortTrainerGroup>(m => { if (IsCurrent(m.CoordinatorId)) throw new GroupLostException($"the data-parallel group was aborted: {m.Reason}"); });
         Receive<GroupAborted>(m => throw new GroupLostException($"the data-parallel group was aborted: {m.Reason}"));
     }
 
@@ -139,6 +150,7 @@ public sealed class DeviceTrainer : ReceiveActor, IWithTimers
     {
         if (!IsCurrent(m.CoordinatorId) || _engine is null) return;
         _log.Info("joining the data-parallel group (generation {0}) as rank {1} of {2}", m.Generation, m.Rank, m.WorldSize);
+        _holder.Generation = m.Generation;
         try
         {
             GroupEngine.JoinGroup(m.Generation, m.Rank, m.WorldSize, m.Addresses);
