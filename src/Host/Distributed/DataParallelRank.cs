@@ -67,7 +67,7 @@ public sealed class DataParallelRank(DistributedSettings settings) : IDisposable
             if (_aborted is { } why) { control.Abort(why); data.Abort(why); }
         }
         _microBatches = microBatches;
-        trainer.JoinGroup(data, settings.CheckWeightsEvery);
+        trainer.JoinGroup(data, settings.CheckWeightsEvery, (long)(settings.BucketMb * (1 << 20) / sizeof(float)));
     }
 
     private DataParallelLayout Layout(long globalBatch)

@@ -55,6 +55,7 @@ public sealed class LiteVaeTrainer : IDisposable
     // Data parallelism (null: one rank). See JoinGroup.
     private ICollective? _collective;
     private int _weightCheckEvery;
+    private long _bucketElements;
 
     /// <param name="autoencoder">Built and loaded on the CPU in fp32 (or already on <paramref name="device"/>).</param>
     /// <param name="discriminator">Null or "none" for phase A.</param>
@@ -238,11 +239,15 @@ public sealed class LiteVaeTrainer : IDisposable
     /// <see cref="CollectiveException"/> from <see cref="TrainStep"/>: the state is then garbage; reload
     /// the last checkpoint (<see cref="Restore"/>) and join the next group.
     /// </summary>
-    public void JoinGroup(ICollective collective, int weightCheckEvery = 0)
+    /// <param name="bucketElements">All-reduce the flat gradient in pieces of this many elements (one grouped
+    /// call); 0 = the whole buffer as one piece.</param>
+    public void JoinGroup(ICollective collective, int weightCheckEvery = 0, long bucketElements = 0)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(weightCheckEvery);
+        ArgumentOutOfRangeException.ThrowIfNegative(bucketElements);
         _collective = collective;
         _weightCheckEvery = weightCheckEvery;
+        _bucketElements = bucketElements;
         using var scope = NewDisposeScope();
         using var _ = no_grad();
         foreach (var t in ReplicatedState())
@@ -300,7 +305,7 @@ public sealed class LiteVaeTrainer : IDisposable
         bool sync = TimeCommunication && _device.type == DeviceType.CUDA;
         if (sync) cuda.synchronize(_device);
         long t0 = System.Diagnostics.Stopwatch.GetTimestamp();
-        GradientAllReduce.Average(c, grads);
+        GradientAllReduce.Average(c, grads, _bucketElements);
         if (sync) cuda.synchronize(_device);
         CommunicationSeconds += System.Diagnostics.Stopwatch.GetElapsedTime(t0).TotalSeconds;
     }

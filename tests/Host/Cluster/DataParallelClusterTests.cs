@@ -26,13 +26,13 @@ public sealed class DataParallelClusterTests : IDisposable
         // Global batch 4: two ranks of 2 (the experiment's batch is the global batch).
         "--set", "data.resolution=32", "--set", "data.batch-size=4", "--set", "eval-data.resolution=32", "--set", "eval-data.batch-size=4",
         "--set", "eval.images=4", "--set", "eval.grid-images=2", "--set", "trainer.max-steps=100000", "--set", "trainer.log-every=2",
-        "--set", "checkpoint.every-steps=4", "--set", "checkpoint.keep-last=3",
+        "--set", "checkpoint.every-steps=2", "--set", "checkpoint.keep-last=3",
     ];
 
     private static readonly string[] Group =
     [
         "--set", "litevae.distributed.trainers=2", "--set", "litevae.distributed.min-trainers=1",
-        "--set", "litevae.distributed.settle-s=3", "--set", "litevae.distributed.check-weights-every=2",
+        "--set", "litevae.distributed.settle-s=5", "--set", "litevae.distributed.check-weights-every=2",
         "--set", "litevae.distributed.join-timeout-s=30", "--set", "litevae.distributed.operation-timeout-s=30",
     ];
 
@@ -63,19 +63,23 @@ public sealed class DataParallelClusterTests : IDisposable
     {
         int pA = FreePort(), pD = FreePort(), pT = FreePort();
         var a = StartNode("coordinator+trainer", "coordinator.conf", pA, [pA, pD], coordinator: true);
-        StartNode("data", "data-node.conf", pD, [pA, pD]);
-        var t = StartNode("trainer-2", "trainer-node.conf", pT, [pA, pD]);
+        // The second trainer before the data node: the group should form with both (settle-s is the grace).
+        var t = StartNode("trainer-2", "trainer-node.conf", pT, [pA]);
+        StartNode("data", "data-node.conf", pD, [pA, pT]);
         string cluster = $"127.0.0.1:{pA}";
 
         WaitFor(() => a.Output.Contains("generation 1 joined: 2 ranks"), "the 2-rank group to form", a);
-        long step = WaitForStep(cluster, 6, a);
+        long step = WaitForStep(cluster, 2, a);
+        Console.WriteLine($"{Elapsed}: 2 ranks at step {step}");
         Assert.Contains("joining the data-parallel group (generation 1) as rank 1 of 2", t.Output);
         Assert.Contains("follows the leader", t.Output);
         Assert.DoesNotContain("weights differ", a.Output + t.Output);   // checked every 2 steps
 
-        var before = CheckpointStore.List(Path.Combine(_runDir, "checkpoints"));
-        Assert.NotEmpty(before);
+        string checkpoints = Path.Combine(_runDir, "checkpoints");
+        WaitFor(() => Directory.Exists(checkpoints) && CheckpointStore.List(checkpoints).Count > 0, "a checkpoint", a);
+        var before = CheckpointStore.List(checkpoints);
         t.KillHard();
+        Console.WriteLine($"{Elapsed}: rank 1 killed; checkpoints {string.Join(", ", before.Select(c => c.Step))}");
 
         // The survivor aborts, restarts, and a group of one forms and resumes from the last checkpoint.
         WaitFor(() => a.Output.Contains("generation 2 joined: 1 ranks"), "the group to re-form", a);
@@ -83,7 +87,8 @@ public sealed class DataParallelClusterTests : IDisposable
         Assert.True(reformed.Success, a.Output);
         var resumedFrom = CheckpointDir.Open(reformed.Groups[1].Value).State.Step;
         Assert.True(resumedFrom >= before[^1].Step, $"resumed from step {resumedFrom}, but step {before[^1].Step} was on disk before the kill");
-        long after = WaitForStep(cluster, resumedFrom + 6, a);
+        long after = WaitForStep(cluster, resumedFrom + 3, a);
+        Console.WriteLine($"{Elapsed}: re-formed from step {resumedFrom}, now at step {after}");
         Assert.True(after > step);
 
         // Every checkpoint is complete, loadable and finite.
@@ -100,6 +105,10 @@ public sealed class DataParallelClusterTests : IDisposable
         Assert.True(code == 0, output);
         Assert.Contains("stopped at step", output);
     }
+
+    private readonly System.Diagnostics.Stopwatch _clock = System.Diagnostics.Stopwatch.StartNew();
+
+    private string Elapsed => $"{_clock.Elapsed.TotalSeconds:0}s";
 
     private static void WaitFor(Func<bool> condition, string what, NodeProcess watch)
     {
