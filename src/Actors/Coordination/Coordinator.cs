@@ -192,6 +192,14 @@ public sealed class Coordinator : ReceiveActor, IWithTimers
     private void RegisterGroupMember(RegisterTrainer r)
     {
         string id = Key(r.Trainer);
+        if (_group.Active is { } active && active.RankOf(id) >= 0)
+        {
+            // A member registers again only when it could not start (bad config, a checkpoint that does not
+            // fit): this generation cannot train; the others abort, and everyone waits for the next formation.
+            _log.Warning("trainer {0} of data-parallel group generation {1} could not start; the group dissolves", r.Trainer.Path, active.Generation);
+            AbortMembers(_group.Dissolve(DateTime.UtcNow, except: id), active.Generation, $"trainer on {r.Node} could not start");
+            TrainerGone();
+        }
         if (!_members.ContainsKey(id))
         {
             _members[id] = new TrainerInfo(r.Trainer, r.Intake, r.Node, r.Device);
@@ -259,17 +267,22 @@ public sealed class Coordinator : ReceiveActor, IWithTimers
         {
             _log.Warning("trainer {0} on {1} left data-parallel group generation {2}; {3} survivor(s) abort and resume from the last checkpoint",
                 member.Path, info.Node, generation, survivors.Count);
-            foreach (var s in survivors)
-                if (_members.TryGetValue(s.Id, out var si))
-                {
-                    var abort = new AbortTrainerGroup(_id, generation, $"trainer on {info.Node} was lost");
-                    // The handle interrupts a collective in progress; the trainer itself covers one not yet joined.
-                    Context.ActorSelection(si.Trainer.Path / DeviceTrainer.AbortHandleName).Tell(abort);
-                    si.Trainer.Tell(abort);
-                }
+            AbortMembers(survivors, generation, $"trainer on {info.Node} was lost");
             TrainerGone();
         }
         return true;
+    }
+
+    private void AbortMembers(IEnumerable<GroupMember> members, long generation, string reason)
+    {
+        var abort = new AbortTrainerGroup(_id, generation, reason);
+        foreach (var m in members)
+            if (_members.TryGetValue(m.Id, out var mi))
+            {
+                // The handle interrupts a collective in progress; the trainer itself covers one not yet joined.
+                Context.ActorSelection(mi.Trainer.Path / DeviceTrainer.AbortHandleName).Tell(abort);
+                mi.Trainer.Tell(abort);
+            }
     }
 
     private void HandleConsumed(SamplesConsumed m)
