@@ -192,14 +192,6 @@ public sealed class Coordinator : ReceiveActor, IWithTimers
     private void RegisterGroupMember(RegisterTrainer r)
     {
         string id = Key(r.Trainer);
-        if (_group.Active is { } active && active.RankOf(id) >= 0)
-        {
-            // A member registers again only when it could not start (bad config, a checkpoint that does not
-            // fit): this generation cannot train; the others abort, and everyone waits for the next formation.
-            _log.Warning("trainer {0} of data-parallel group generation {1} could not start; the group dissolves", r.Trainer.Path, active.Generation);
-            AbortMembers(_group.Dissolve(DateTime.UtcNow, except: id), active.Generation, $"trainer on {r.Node} could not start");
-            TrainerGone();
-        }
         if (!_members.ContainsKey(id))
         {
             _members[id] = new TrainerInfo(r.Trainer, r.Intake, r.Node, r.Device);
