@@ -40,6 +40,7 @@ internal static class BenchCatalog
         yield return new ModelInferenceBench();
         yield return new TrainStepBench();
         yield return new DataDecodeBench();
+        yield return new DataParallelBench();
         yield break;
     }
 }

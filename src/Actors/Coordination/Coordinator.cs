@@ -1,12 +1,14 @@
 using Akka.Actor;
 using Akka.Cluster;
 using Akka.Event;
+using LiteVae.Actors.Distributed;
 using LiteVae.Actors.Ledger;
 using LiteVae.Actors.Protocol;
 using LiteVae.Actors.Training;
 using static LiteVae.Actors.Protocol.ClientProtocol;
 using static LiteVae.Actors.Protocol.DataProtocol;
 using static LiteVae.Actors.Protocol.EvalProtocol;
+using static LiteVae.Actors.Protocol.GroupProtocol;
 using static LiteVae.Actors.Protocol.TrainerProtocol;
 
 namespace LiteVae.Actors.Coordination;
@@ -53,12 +55,20 @@ public sealed class Coordinator : ReceiveActor, IWithTimers
     private int _jobCounter;
     private bool _stopRequested;
 
+    // Data-parallel group (settings.Group.Trainers > 1): rank 0 is _trainer, the leader the data plane feeds.
+    private readonly TrainerGroupState _group;
+    private readonly Dictionary<string, TrainerInfo> _members = new();
+    private readonly HashSet<string> _groupReady = [], _groupJoined = [];
+    private TrainerReady? _leaderReady;
+    private bool GroupMode => _settings.Group.Trainers > 1;
+
     public ITimerScheduler Timers { get; set; } = null!;
 
     public Coordinator(RunPlan plan, ICheckpointStore store, CoordinatorSettings settings)
     {
         (_plan, _store, _settings) = (plan, store, settings);
         _ledger = new ShardLedger(plan.Shards, plan.Seed);
+        _group = new TrainerGroupState(settings.Group);
 
         Receive<Tick>(_ => HandleTick());
         // trainer
@@ -72,6 +82,8 @@ public sealed class Coordinator : ReceiveActor, IWithTimers
             Context.System.EventStream.Publish(p);   // local progress display (litevae train)
         });
         Receive<TrainingFinished>(HandleFinished);
+        Receive<GroupAddressesCreated>(HandleGroupAddresses);
+        Receive<TrainerGroupJoined>(HandleGroupJoined);
         Receive<CheckpointEvents.CheckpointSaved>(HandleCheckpointSaved);
         Receive<CheckpointEvents.CheckpointFailed>(f =>
         {
@@ -124,6 +136,11 @@ public sealed class Coordinator : ReceiveActor, IWithTimers
         {
             return;   // nothing to train; a late trainer stays idle
         }
+        if (GroupMode)
+        {
+            RegisterGroupMember(r);
+            return;
+        }
         if (_trainer is not null && !_trainer.Trainer.Equals(r.Trainer))
         {
             _log.Warning("trainer {0} replaces {1}", r.Trainer.Path, _trainer.Trainer.Path);
@@ -144,7 +161,18 @@ public sealed class Coordinator : ReceiveActor, IWithTimers
 
     private void HandleTrainerReady(TrainerReady r)
     {
+        if (GroupMode)
+        {
+            GroupMemberReady(r);
+            return;
+        }
         if (r.CoordinatorId != _id || _trainer is null || !Sender.Equals(_trainer.Trainer)) return;
+        StartStepping(r);
+    }
+
+    /// <summary>The trainer (rank 0 of a group) is restored: open the data plan and let it step.</summary>
+    private void StartStepping(TrainerReady r)
+    {
         _ledger.Restore(r.Consumed);
         _step = r.Step;
         _planVersion++;
@@ -152,8 +180,101 @@ public sealed class Coordinator : ReceiveActor, IWithTimers
         _state = _stopRequested ? RunStopping : RunTraining;
         _log.Info("trainer ready at step {0}; plan {1}; epoch {2}", r.Step, _planVersion, _ledger.CurrentEpoch);
         BroadcastPlan();
-        _trainer.Trainer.Tell(new BeginSteps(_id, _planVersion));
+        _trainer!.Trainer.Tell(new BeginSteps(_id, _planVersion));
+        if (_group.Active is { } g)
+            foreach (var m in g.Ranks.Skip(1))
+                _members[m.Id].Trainer.Tell(new BeginSteps(_id, _planVersion));   // followers step with the leader
         if (_stopRequested) _trainer.Trainer.Tell(new StopTraining("stop requested", null));
+    }
+
+    // ---------------------------------------------------------------- data-parallel group
+
+    private void RegisterGroupMember(RegisterTrainer r)
+    {
+        string id = Key(r.Trainer);
+        if (!_members.ContainsKey(id))
+        {
+            _members[id] = new TrainerInfo(r.Trainer, r.Intake, r.Node, r.Device);
+            Context.Watch(r.Trainer);
+        }
+        if (_group.Register(new GroupMember(id, r.Node, r.Device), DateTime.UtcNow))
+            _log.Info("trainer {0} on {1} ({2}) waits for the group ({3} waiting, {4} wanted)", r.Trainer.Path, r.Node, r.Device,
+                _group.Waiting.Count, _settings.Group.Trainers);
+        TryFormGroup();
+    }
+
+    /// <summary>Forms the next generation when enough trainers wait; every rank restores the last checkpoint.</summary>
+    private void TryFormGroup()
+    {
+        if (!GroupMode || _state == RunFinishedState || _group.TryForm(DateTime.UtcNow) is not { } g) return;
+        _groupReady.Clear();
+        _groupJoined.Clear();
+        _leaderReady = null;
+        _trainer = _members[g.Ranks[0].Id];
+        _state = RunStarting;
+        string? resume = _checkpoints.Count > 0 ? _checkpoints[_checkpoints.Keys.Max()] : null;
+        _log.Info("data-parallel group generation {0}: {1} ({2})", g.Generation,
+            string.Join(", ", g.Ranks.Select((m, i) => $"rank {i} {m.Node} {m.Device}")), resume is null ? "fresh run" : $"resume from {resume}");
+        foreach (var m in g.Ranks)
+            _members[m.Id].Trainer.Tell(new StartTraining(_id, _plan.ExperimentHocon, _plan.RunDir, resume, _plan.MaxSteps,
+                _plan.CheckpointEvery, _plan.LogEvery, null));
+    }
+
+    private void GroupMemberReady(TrainerReady r)
+    {
+        if (r.CoordinatorId != _id || _group.Active is not { } g) return;
+        string id = Key(Sender);
+        int rank = g.RankOf(id);
+        if (rank < 0) return;
+        if (rank == 0) _leaderReady = r;
+        if (_groupReady.Add(id) && _groupReady.Count == g.WorldSize)
+            _members[g.Ranks[0].Id].Trainer.Tell(new CreateGroupAddresses(_id, g.Generation, g.WorldSize));
+    }
+
+    private void HandleGroupAddresses(GroupAddressesCreated m)
+    {
+        if (m.CoordinatorId != _id || _group.Active is not { } g || g.Generation != m.Generation) return;
+        for (int rank = 0; rank < g.WorldSize; rank++)
+            _members[g.Ranks[rank].Id].Trainer.Tell(new JoinTrainerGroup(_id, g.Generation, rank, g.WorldSize, m.Addresses));
+    }
+
+    private void HandleGroupJoined(TrainerGroupJoined m)
+    {
+        if (m.CoordinatorId != _id || _group.Active is not { } g || g.Generation != m.Generation) return;
+        if (_groupJoined.Add(Key(Sender)) && _groupJoined.Count == g.WorldSize && _leaderReady is { } ready)
+        {
+            _log.Info("data-parallel group generation {0} joined: {1} ranks from step {2}", g.Generation, g.WorldSize, ready.Step);
+            StartStepping(ready);
+        }
+    }
+
+    /// <summary>A member is gone: the survivors abort (through their abort handles) and restart from the last checkpoint.</summary>
+    private bool LoseGroupMember(IActorRef member)
+    {
+        string id = Key(member);
+        if (!_members.Remove(id, out var info)) return false;
+        long generation = _group.Active?.Generation ?? 0;
+        var survivors = _group.Lose(id, DateTime.UtcNow);
+        if (survivors.Count > 0 || (_trainer is not null && _trainer.Trainer.Equals(member)))
+        {
+            _log.Warning("trainer {0} on {1} left data-parallel group generation {2}; {3} survivor(s) abort and resume from the last checkpoint",
+                member.Path, info.Node, generation, survivors.Count);
+            AbortMembers(survivors, generation, $"trainer on {info.Node} was lost");
+            TrainerGone();
+        }
+        return true;
+    }
+
+    private void AbortMembers(IEnumerable<GroupMember> members, long generation, string reason)
+    {
+        var abort = new AbortTrainerGroup(_id, generation, reason);
+        foreach (var m in members)
+            if (_members.TryGetValue(m.Id, out var mi))
+            {
+                // The handle interrupts a collective in progress; the trainer itself covers one not yet joined.
+                Context.ActorSelection(mi.Trainer.Path / DeviceTrainer.AbortHandleName).Tell(abort);
+                mi.Trainer.Tell(abort);
+            }
     }
 
     private void HandleConsumed(SamplesConsumed m)
@@ -419,6 +540,7 @@ public sealed class Coordinator : ReceiveActor, IWithTimers
 
     private void HandleTerminated(Terminated t)
     {
+        if (GroupMode && LoseGroupMember(t.ActorRef)) return;
         if (_trainer is not null && t.ActorRef.Equals(_trainer.Trainer))
         {
             _log.Warning("trainer on {0} is gone; waiting for a trainer to resume from the last checkpoint", _trainer.Node);
@@ -440,6 +562,7 @@ public sealed class Coordinator : ReceiveActor, IWithTimers
 
     private void HandleTick()
     {
+        TryFormGroup();
         if (_lostWorkers.Count > 0) ReleaseLostWorkers();
         if (_state == RunTraining && _progress is { Paused: false })
         {

@@ -10,6 +10,9 @@ public sealed record RunPlan(
 
 public sealed record CoordinatorSettings(TimeSpan Tick, TimeSpan StaleLeaseAfter, bool LeaveClusterWhenStopped)
 {
+    /// <summary>How many trainers form the data-parallel group (one: the plain single-trainer run).</summary>
+    public Distributed.GroupSettings Group { get; init; } = Distributed.GroupSettings.Single;
+
     public static readonly CoordinatorSettings Default = new(TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(60), true);
 }
 

@@ -34,6 +34,12 @@ public static class Manifests
         [typeof(TrainerProtocol.ResumeTraining)] = "tA",
         [typeof(TrainerProtocol.SaveCheckpointNow)] = "tB",
         [typeof(TrainerProtocol.StopTraining)] = "tC",
+        // data-parallel group (g*)
+        [typeof(GroupProtocol.CreateGroupAddresses)] = "g1",
+        [typeof(GroupProtocol.GroupAddressesCreated)] = "g2",
+        [typeof(GroupProtocol.JoinTrainerGroup)] = "g3",
+        [typeof(GroupProtocol.TrainerGroupJoined)] = "g4",
+        [typeof(GroupProtocol.AbortTrainerGroup)] = "g5",
         [typeof(CheckpointEvents.CheckpointSaved)] = "k1",
         [typeof(CheckpointEvents.CheckpointFailed)] = "k2",
         // eval (e*)

@@ -2,8 +2,10 @@ using System.Diagnostics;
 using Akka.Actor;
 using Akka.Event;
 using LiteVae.Actors.Data;
+using LiteVae.Actors.Distributed;
 using LiteVae.Actors.Ledger;
 using LiteVae.Actors.Protocol;
+using static LiteVae.Actors.Protocol.GroupProtocol;
 using static LiteVae.Actors.Protocol.TrainerProtocol;
 
 namespace LiteVae.Actors.Training;
@@ -49,6 +51,41 @@ public sealed class DeviceTrainer : ReceiveActor, IWithTimers
     private sealed class RegisterTick : INoSerializationVerificationNeeded { public static readonly RegisterTick Instance = new(); }
     private sealed class ProgressTick : INoSerializationVerificationNeeded { public static readonly ProgressTick Instance = new(); }
     private sealed class IntakeClosed : INoSerializationVerificationNeeded { public static readonly IntakeClosed Instance = new(); }
+    private sealed class FollowTick : INoSerializationVerificationNeeded { public static readonly FollowTick Instance = new(); }
+
+    /// <summary>From the abort handle: the group was aborted; this incarnation's state is garbage.</summary>
+    private sealed record GroupAborted(string Reason) : INoSerializationVerificationNeeded;
+
+    /// <summary>Thrown to let the BackoffSupervisor replace this trainer (it restarts from the last checkpoint).</summary>
+    public sealed class GroupLostException(string message, Exception? inner = null) : Exception(message, inner);
+
+    /// <summary>The child the Coordinator sends <see cref="AbortTrainerGroup"/> to: it runs on the default
+    /// dispatcher, so it is never stuck behind a collective call on the trainer's thread.</summary>
+    public const string AbortHandleName = "group-abort";
+
+    /// <summary>Shared with the abort handle: the engine and the generation this incarnation joins (-1: none).</summary>
+    private sealed class EngineHolder
+    {
+        public volatile IDataParallelEngine? Engine;
+        private long _generation = -1;
+        public long Generation { get => Volatile.Read(ref _generation); set => Volatile.Write(ref _generation, value); }
+    }
+
+    private sealed class GroupAbortHandle : ReceiveActor
+    {
+        public GroupAbortHandle(EngineHolder holder)
+        {
+            Receive<AbortTrainerGroup>(m =>
+            {
+                // The handle keeps its path across trainer incarnations: act only for the generation this
+                // incarnation joined (an earlier one's abort must not kill its successor).
+                if (m.Generation != holder.Generation) return;
+                Context.GetLogger().Warning("aborting the data-parallel group (generation {0}): {1}", m.Generation, m.Reason);
+                holder.Engine?.AbortGroup(m.Reason);
+                Context.Parent.Tell(new GroupAborted(m.Reason));
+            });
+        }
+    }
 
     private readonly ILoggingAdapter _log = Context.GetLogger();
     private readonly TrainerSettings _settings;
@@ -67,6 +104,9 @@ public sealed class DeviceTrainer : ReceiveActor, IWithTimers
     private string? _checkpointRequested;
     private long _lastCheckpointStep = -1, _savingStep = -1, _discarded;
     private IReadOnlyDictionary<string, double> _losses = new Dictionary<string, double>();
+    private readonly EngineHolder _holder = new();
+    private JoinTrainerGroup? _group;   // the generation this trainer joined (null: training alone)
+    private bool IsFollower => _group is { Rank: > 0 };
 
     // The current log window.
     private long _windowStart = Stopwatch.GetTimestamp();
@@ -95,6 +135,66 @@ public sealed class DeviceTrainer : ReceiveActor, IWithTimers
         Receive<CheckpointEvents.CheckpointFailed>(HandleCheckpointFailed);
         Receive<FinalCheckpoint>(_ => HandleFinalCheckpoint());
         Receive<ProgressTick>(_ => { if (!_running || _paused || _waitStart is not null) ReportProgress(); });
+        Receive<CreateGroupAddresses>(HandleCreateAddresses);
+        Receive<JoinTrainerGroup>(HandleJoin);
+        Receive<FollowTick>(_ => Follow());
+        // Sent to the trainer's own (incarnation-specific) ref as well, for a member that is not inside a collective.
+        Receive<AbortTrainerGroup>(m => { if (IsCurrent(m.CoordinatorId)) throw new GroupLostException($"the data-parallel group was aborted: {m.Reason}"); });
+        Receive<GroupAborted>(m => throw new GroupLostException($"the data-parallel group was aborted: {m.Reason}"));
+    }
+
+    // ---------------------------------------------------------------- data-parallel group
+
+    private IDataParallelEngine GroupEngine =>
+        _engine as IDataParallelEngine ?? throw new InvalidOperationException("this node's training engine cannot be a data-parallel rank.");
+
+    private void HandleCreateAddresses(CreateGroupAddresses m)
+    {
+        if (!IsCurrent(m.CoordinatorId) || _engine is null) return;
+        var addresses = GroupEngine.CreateGroupAddresses(m.WorldSize);
+        _coordinator.Tell(new GroupAddressesCreated(m.CoordinatorId, m.Generation, addresses));
+    }
+
+    private void HandleJoin(JoinTrainerGroup m)
+    {
+        if (!IsCurrent(m.CoordinatorId) || _engine is null) return;
+        _log.Info("joining the data-parallel group (generation {0}) as rank {1} of {2}", m.Generation, m.Rank, m.WorldSize);
+        _holder.Generation = m.Generation;
+        try
+        {
+            GroupEngine.JoinGroup(m.Generation, m.Rank, m.WorldSize, m.Addresses);
+        }
+        catch (Exception e)
+        {
+            throw new GroupLostException($"joining generation {m.Generation} as rank {m.Rank} failed: {e.Message}", e);
+        }
+        _group = m;
+        _coordinator.Tell(new TrainerGroupJoined(m.CoordinatorId, m.Generation, m.Rank));
+    }
+
+    /// <summary>Follower: one step with the leader's batch per message, so other messages interleave.</summary>
+    private void Follow()
+    {
+        _stepScheduled = false;
+        if (!_running || _finished || _engine is null) return;
+        FollowerStep r;
+        try
+        {
+            r = GroupEngine.FollowStep();
+        }
+        catch (Exception e)
+        {
+            throw new GroupLostException($"rank {_group?.Rank} lost the group at step {_engine.Step}: {e.Message}", e);
+        }
+        if (r.Ended)
+        {
+            _log.Info("rank {0}: the leader ended the run at step {1}", _group?.Rank, r.Step);
+            _finished = true;
+            _running = false;
+            return;
+        }
+        _stepScheduled = true;
+        Self.Tell(FollowTick.Instance);
     }
 
     public static Props Props(TrainerSettings settings, TrainingEngineFactory factory, IntakeChannel intake, IActorRef intakeActor,
@@ -103,6 +203,7 @@ public sealed class DeviceTrainer : ReceiveActor, IWithTimers
 
     protected override void PreStart()
     {
+        Context.ActorOf(Akka.Actor.Props.Create(() => new GroupAbortHandle(_holder)), AbortHandleName);
         Timers.StartPeriodicTimer("register", RegisterTick.Instance, TimeSpan.Zero, _settings.RegisterInterval);
         Timers.StartPeriodicTimer("progress", ProgressTick.Instance, _settings.ProgressInterval, _settings.ProgressInterval);
     }
@@ -137,6 +238,7 @@ public sealed class DeviceTrainer : ReceiveActor, IWithTimers
         try
         {
             _engine = _factory();
+            _holder.Engine = _engine as IDataParallelEngine;
             restored = _engine.Initialize(st.ExperimentHocon, st.RunDir, st.ResumeFrom);
         }
         catch (Exception e)
@@ -148,6 +250,7 @@ public sealed class DeviceTrainer : ReceiveActor, IWithTimers
             _log.Error(e, "trainer could not start: {0}", reason);
             _engine?.Dispose();
             _engine = null;
+            _holder.Engine = null;
             _start = null;
             Context.System.EventStream.Publish(new TrainerStartFailed(reason));
             Timers.StartPeriodicTimer("register", RegisterTick.Instance, _settings.RegisterInterval * 10, _settings.RegisterInterval * 10);
@@ -167,6 +270,13 @@ public sealed class DeviceTrainer : ReceiveActor, IWithTimers
         _plan = b.PlanVersion;
         _running = true;
         ResetWindow();
+        if (IsFollower)
+        {
+            _log.Info("rank {0} follows the leader from step {1}", _group!.Rank, _engine.Step);
+            _stepScheduled = true;
+            Self.Tell(FollowTick.Instance);
+            return;
+        }
         _log.Info("training from step {0} to {1} on plan {2}", _engine.Step, _start!.MaxSteps, _plan);
         if (_engine.Step >= _start.MaxSteps) Finish("step budget already reached");
         else ScheduleStep();
@@ -208,7 +318,14 @@ public sealed class DeviceTrainer : ReceiveActor, IWithTimers
             }
             bool logNow = (_engine.Step + 1) % _start!.LogEvery == 0;
             long t0 = Stopwatch.GetTimestamp();
-            losses = _engine.TrainStep(batch, logNow);
+            try
+            {
+                losses = _engine.TrainStep(batch, logNow);
+            }
+            catch (Exception e) when (_group is not null)
+            {
+                throw new GroupLostException($"rank 0 lost the group at step {_engine.Step}: {e.Message}", e);
+            }
             _windowStepTime += Stopwatch.GetElapsedTime(t0).TotalSeconds;
             _windowImages += batch.Count;
             _windowSteps++;
@@ -232,7 +349,7 @@ public sealed class DeviceTrainer : ReceiveActor, IWithTimers
     private void CheckpointNow(string reason, bool droppable)
     {
         _checkpointRequested = null;
-        if (_engine is null || _start is null) return;
+        if (_engine is null || _start is null || IsFollower) return;   // rank 0 writes the group's checkpoints
         if (_engine.Step == _lastCheckpointStep || _engine.Step == _savingStep)
         {
             // Already on disk (or being written): tell whoever asked.
@@ -247,8 +364,13 @@ public sealed class DeviceTrainer : ReceiveActor, IWithTimers
 
     private void Finish(string reason)
     {
-        if (_engine is null || _start is null) return;
+        if (_engine is null || _start is null || IsFollower) return;   // followers end when the leader says so
         if (!_finished) _log.Info("finishing at step {0}: {1}", _engine.Step, reason);
+        if (!_finished && _group is { Rank: 0 })
+        {
+            try { GroupEngine.EndGroup(); }
+            catch (Exception e) { _log.Warning("telling the followers to stop failed: {0}", e.Message); }
+        }
         _finished = true;
         _running = false;
         _finishAfterSave = true;
@@ -291,9 +413,9 @@ public sealed class DeviceTrainer : ReceiveActor, IWithTimers
 
     private void HandleFinalCheckpoint()
     {
-        if (_engine is null || _start is null || _engine.Step == 0)
+        if (_engine is null || _start is null || _engine.Step == 0 || IsFollower)
         {
-            Sender.Tell(new FinalCheckpointSkipped("nothing trained yet"));
+            Sender.Tell(new FinalCheckpointSkipped(IsFollower ? "a follower rank: rank 0 writes the checkpoints" : "nothing trained yet"));
             return;
         }
         if (_engine.Step == _lastCheckpointStep)
@@ -326,7 +448,7 @@ public sealed class DeviceTrainer : ReceiveActor, IWithTimers
 
     private void ReportProgress()
     {
-        if (_start is null || _engine is null) return;
+        if (_start is null || _engine is null || IsFollower) return;   // the leader reports for the group
         _coordinator.Tell(new TrainerProgress(_start.CoordinatorId, _settings.Node, _engine.Step, _imagesPerSecond, _stepSeconds,
             _waitFraction, _losses, _intake.Depth, _intake.Capacity, _discarded, _consumed.Duplicates, _paused));
     }

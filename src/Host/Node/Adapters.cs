@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Runtime.CompilerServices;
 using LiteVae.Actors.Coordination;
+using LiteVae.Actors.Distributed;
 using LiteVae.Actors.Data;
 using LiteVae.Actors.Eval;
 using LiteVae.Actors.Protocol;
@@ -10,6 +11,7 @@ using LiteVae.Data.Config;
 using LiteVae.Data.Shards;
 using LiteVae.Data.Transforms;
 using LiteVae.Host.Config;
+using LiteVae.Host.Distributed;
 using LiteVae.Host.Inference;
 using LiteVae.Host.Evaluation;
 using LiteVae.Model;
@@ -32,7 +34,7 @@ namespace LiteVae.Host.Node;
 internal static class Adapters
 {
     public static NodeServices Create(NodeOptions node, Func<RunPlan>? plan, NodeExtras extras) =>
-        new(new CheckpointStoreAdapter(extras.DebugCheckpointFileDelayMs), () => new TrainerEngine(extras.WeightsFolder), DataParts,
+        new(new CheckpointStoreAdapter(extras.DebugCheckpointFileDelayMs), () => new TrainerEngine(extras.WeightsFolder, node.Distributed), DataParts,
             request => new CheckpointEvalJob(request, extras.WeightsFolder), plan);
 
     public static ExperimentConfig Bind(string hocon, string source, IEnumerable<string>? overrides = null) =>
@@ -107,8 +109,10 @@ internal static class Adapters
     }
 
     /// <summary>The LiteVaeTrainer behind the DeviceTrainer (built as the plain training loop builds it).</summary>
-    private sealed class TrainerEngine(string? weights) : ITrainingEngine
+    private sealed class TrainerEngine(string? weights, DistributedSettings distributed) : ITrainingEngine, IDataParallelEngine
     {
+        private readonly DataParallelRank _rank = new(distributed);
+
         private LiteVaeTrainer? _trainer;
         private ExperimentConfig? _config;
         private Device? _device;
@@ -164,9 +168,13 @@ internal static class Adapters
 
         public IReadOnlyDictionary<string, double>? TrainStep(PixelBatch batch, bool readLosses)
         {
-            _trainer!.TrainStep(batch.Pixels, [batch.Count, 3, batch.Height, batch.Width]);
+            var trainer = _trainer ?? throw new InvalidOperationException("TrainStep before Initialize");
+            if (_rank.InGroup)
+                _rank.LeadStep(trainer, batch.Pixels, [batch.Count, 3, batch.Height, batch.Width]);   // rank 0 of a group
+            else
+                trainer.TrainStep(batch.Pixels, [batch.Count, 3, batch.Height, batch.Width]);
             if (!readLosses) return null;
-            return _trainer.ReadWindow().Means.ToDictionary(kv => kv.Key, kv => kv.Value);
+            return trainer.ReadWindow().Means.ToDictionary(kv => kv.Key, kv => kv.Value);
         }
 
         public ICheckpointSnapshot Snapshot(string dataPosition)
@@ -184,7 +192,25 @@ internal static class Adapters
                 new RetentionPolicy(c.Checkpoint.KeepLast, c.Checkpoint.KeepBest));
         }
 
-        public void Dispose() => _trainer?.Dispose();
+        public int Rank => _rank.Rank;
+
+        public IReadOnlyList<CollectiveAddress> CreateGroupAddresses(int worldSize) => _rank.CreateAddresses(Device);
+
+        public void JoinGroup(long generation, int rank, int worldSize, IReadOnlyList<CollectiveAddress> addresses) =>
+            _rank.Join(_trainer ?? throw new InvalidOperationException("join before Initialize"), _device!, _config!.Trainer.MicroBatches,
+                rank, worldSize, addresses);
+
+        public FollowerStep FollowStep() => _rank.FollowStep(_trainer!);
+
+        public void EndGroup() => _rank.End();
+
+        public void AbortGroup(string reason) => _rank.Abort(reason);
+
+        public void Dispose()
+        {
+            _rank.Dispose();
+            _trainer?.Dispose();
+        }
     }
 
     private sealed class Snapshot(CheckpointSnapshot inner, RetentionPolicy retention) : ICheckpointSnapshot

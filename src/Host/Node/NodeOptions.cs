@@ -37,7 +37,7 @@ public sealed record NodeOptions(
             f.String("litevae.run.runs-root", "runs"),
             f.String("litevae.run.run-dir", ""),
             new CoordinatorSettings(TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(f.Int("litevae.coordinator.stale-lease-s", 60, 5)),
-                f.Bool("litevae.coordinator.leave-cluster-when-stopped", true)),
+                f.Bool("litevae.coordinator.leave-cluster-when-stopped", true)) { Group = DistributedSettingsBinder.Bind(f).Group },
             f.Int("litevae.data.max-leases", 2, 1, 64),
             new PipelineBounds(
                 f.Int("litevae.data.decode-workers", 2, 1, 256),
@@ -52,8 +52,11 @@ public sealed record NodeOptions(
             TimeSpan.FromSeconds(f.Double("litevae.trainer.min-backoff-s", 1, 0.1, 600)),
             TimeSpan.FromSeconds(f.Double("litevae.trainer.max-backoff-s", 30, 0.1, 3600)),
             TimeSpan.FromSeconds(f.Double("litevae.trainer.final-checkpoint-timeout-s", 120, 1, 3600)),
-            TimeSpan.FromSeconds(f.Double("litevae.eval.heartbeat-s", 2, 0.1, 60)));
+            TimeSpan.FromSeconds(f.Double("litevae.eval.heartbeat-s", 2, 0.1, 60))) { Distributed = DistributedSettingsBinder.Bind(f) };
     }
+
+    /// <summary>The <c>litevae.distributed</c> section: the group size (coordinator) and the collectives (trainers).</summary>
+    public DistributedSettings Distributed { get; init; } = DistributedSettings.Default;
 
     /// <summary>Parses host:port strictly (what --cluster and seed-nodes take).</summary>
     public static (string Host, int Port) ParseAddress(string text, string what)

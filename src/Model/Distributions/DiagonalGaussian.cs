@@ -55,6 +55,24 @@ public sealed class DiagonalGaussian : IDisposable
         return scope.MoveToOuter(z);
     }
 
+    /// <summary>
+    /// Data parallelism: draws the noise of a whole global micro-batch (<paramref name="drawRows"/> rows,
+    /// same generator state on every rank) and uses rows [<paramref name="offset"/>, offset + N) of it, so
+    /// rank r's samples get exactly the noise one rank drawing for the whole global batch would give them.
+    /// </summary>
+    public Tensor Sample(Generator? generator, long drawRows, long offset)
+    {
+        long n = Mean.shape[0];
+        if (offset < 0 || offset + n > drawRows)
+            throw new ArgumentException($"rows [{offset}, {offset + n}) are not inside a draw of {drawRows} rows.");
+        using var scope = NewDisposeScope();
+        var shape = Mean.shape.ToArray();
+        shape[0] = drawRows;
+        var noise = randn(shape, Mean.dtype, Mean.device, generator: generator).narrow(0, offset, n);
+        var z = Mean + (0.5 * LogVar).exp_() * noise;
+        return scope.MoveToOuter(z);
+    }
+
     /// <summary>The mode (= mean), as a fresh handle the caller may dispose.</summary>
     public Tensor Mode() => Mean.alias();
 

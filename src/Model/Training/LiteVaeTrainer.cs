@@ -1,5 +1,6 @@
 using LiteVae.Model.Checkpoints;
 using LiteVae.Model.Discriminators;
+using LiteVae.Model.Distributed;
 using LiteVae.Model.Losses;
 using LiteVae.Model.Perceptual;
 using TorchSharp;
@@ -50,6 +51,11 @@ public sealed class LiteVaeTrainer : IDisposable
     private readonly WindowStats _window = new();
     private readonly SkippedStepLog _skipped;
     private long _windowStart;
+
+    // Data parallelism (null: one rank). See JoinGroup.
+    private ICollective? _collective;
+    private int _weightCheckEvery;
+    private long _bucketElements;
 
     /// <param name="autoencoder">Built and loaded on the CPU in fp32 (or already on <paramref name="device"/>).</param>
     /// <param name="discriminator">Null or "none" for phase A.</param>
@@ -158,7 +164,10 @@ public sealed class LiteVaeTrainer : IDisposable
             // Encode → sample (noise from the (seed, step) generator) → decode: Reconstruct's steps,
             // spelled out so a profiler can time encoder and decoder apart.
             using var posterior = _autoencoder.Encode(xm);
-            var z = posterior.Sample(_random.For(step, $"posterior/{m}"));
+            // Under data parallelism every rank draws the global micro-batch's noise and keeps its rows.
+            var z = _collective is { WorldSize: > 1 } c
+                ? posterior.Sample(_random.For(step, $"posterior/{m}"), part * c.WorldSize, part * c.Rank)
+                : posterior.Sample(_random.For(step, $"posterior/{m}"));
             prof?.Mark("encoder");
             var reconstruction = _autoencoder.Decode(z);
             prof?.Mark("decoder");
@@ -198,7 +207,107 @@ public sealed class LiteVaeTrainer : IDisposable
 
         _skipped.Add(step, dOk is null ? gOk : gOk * dOk);
         Step = step + 1;
+        if (_collective is not null && _weightCheckEvery > 0 && Step % _weightCheckEvery == 0)
+            CheckReplicas();
         prof?.EndStep();
+    }
+
+    // ---------------------------------------------------------------- data parallelism
+
+    /// <summary>The group this trainer is a rank of (null: training alone).</summary>
+    public ICollective? Collective => _collective;
+
+    /// <summary>Host seconds spent in gradient all-reduces (exact device time only with <see cref="TimeCommunication"/>).</summary>
+    public double CommunicationSeconds { get; private set; }
+
+    /// <summary>Benchmarks: wait for the device before and after each gradient all-reduce, so
+    /// <see cref="CommunicationSeconds"/> is the all-reduce's own time (costs two syncs per update).</summary>
+    public bool TimeCommunication { get; set; }
+
+    /// <summary>The last cross-rank weight comparison (null before the first).</summary>
+    public WeightCheck? LastWeightCheck { get; private set; }
+
+    /// <summary>
+    /// Makes this trainer rank <c>collective.Rank</c> of a data-parallel group. Every rank passes its
+    /// slice of each global batch to <see cref="TrainStep"/> (<see cref="DataParallelLayout"/>: micro-batch
+    /// major, equal sizes); gradients of G and D are averaged over the ranks before the guard and the
+    /// optimizer, so every rank applies the same update, and the posterior noise of a sample is the same
+    /// whatever the number of ranks. Rank 0's whole state (weights, EMA, Adam moments, loss scales, step)
+    /// is broadcast now, so all ranks start identical even if only rank 0 restored a checkpoint.
+    /// Every <paramref name="weightCheckEvery"/> steps (0 = never) the ranks compare weight checksums and
+    /// a divergence throws <see cref="WeightDivergenceException"/>. Collective failures surface as
+    /// <see cref="CollectiveException"/> from <see cref="TrainStep"/>: the state is then garbage; reload
+    /// the last checkpoint (<see cref="Restore"/>) and join the next group.
+    /// </summary>
+    /// <param name="bucketElements">All-reduce the flat gradient in pieces of this many elements (one grouped
+    /// call); 0 = the whole buffer as one piece.</param>
+    public void JoinGroup(ICollective collective, int weightCheckEvery = 0, long bucketElements = 0)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(weightCheckEvery);
+        ArgumentOutOfRangeException.ThrowIfNegative(bucketElements);
+        _collective = collective;
+        _weightCheckEvery = weightCheckEvery;
+        _bucketElements = bucketElements;
+        using var scope = NewDisposeScope();
+        using var _ = no_grad();
+        foreach (var t in ReplicatedState())
+            collective.Broadcast(t, 0);
+        var counters = tensor(new[] { Step, _ema?.Updates ?? 0, _skipped.TotalSkipped });
+        collective.Broadcast(counters, 0);
+        var host = counters.data<long>().ToArray();
+        Step = _windowStart = host[0];
+        if (_ema is not null) _ema.Updates = host[1];
+        _skipped.TotalSkipped = host[2];
+        _g.PublishWeights();
+        _d?.PublishWeights();
+    }
+
+    /// <summary>Trains alone again (after the group broke; the collective is not disposed here).</summary>
+    public void LeaveGroup() => _collective = null;
+
+    /// <summary>Compares weight checksums across the ranks now; throws <see cref="WeightDivergenceException"/> on a mismatch.</summary>
+    public WeightCheck CheckReplicas()
+    {
+        var c = _collective ?? throw new InvalidOperationException("this trainer is not in a data-parallel group.");
+        var buffers = new List<Tensor> { _g.Params };
+        if (_d is not null) buffers.Add(_d.Params);
+        if (_ema is not null) buffers.Add(_ema.Shadow);
+        var check = WeightConsistency.Check(c, buffers.ToArray());
+        LastWeightCheck = check;
+        if (!check.Identical)
+            throw new WeightDivergenceException($"step {Step}: {check.Describe()}");
+        return check;
+    }
+
+    /// <summary>Everything that must be equal on all ranks, as contiguous device tensors.</summary>
+    private IEnumerable<Tensor> ReplicatedState()
+    {
+        yield return _g.Params;
+        yield return _gAdam.ExpAvg;
+        yield return _gAdam.ExpAvgSq;
+        yield return _gAdam.StepCount;
+        if (_ema is not null) yield return _ema.Shadow;
+        if (_gScale is not null) foreach (var (_, v) in _gScale.State()) yield return v;
+        if (_d is not null)
+        {
+            yield return _d.Params;
+            yield return _dAdam!.ExpAvg;
+            yield return _dAdam.ExpAvgSq;
+            yield return _dAdam.StepCount;
+            if (_dScale is not null) foreach (var (_, v) in _dScale.State()) yield return v;
+        }
+    }
+
+    /// <summary>Averages a flat fp32 gradient over the ranks, in place (one collective call).</summary>
+    private void AverageGradients(Tensor grads)
+    {
+        if (_collective is not { } c) return;
+        bool sync = TimeCommunication && _device.type == DeviceType.CUDA;
+        if (sync) cuda.synchronize(_device);
+        long t0 = System.Diagnostics.Stopwatch.GetTimestamp();
+        GradientAllReduce.Average(c, grads, _bucketElements);
+        if (sync) cuda.synchronize(_device);
+        CommunicationSeconds += System.Diagnostics.Stopwatch.GetElapsedTime(t0).TotalSeconds;
     }
 
     /// <summary>
@@ -217,6 +326,7 @@ public sealed class LiteVaeTrainer : IDisposable
     private Tensor FinishUpdate(MasterWeights w, FusedAdam adam, DynamicLossScale? scale, long step, string prefix, Action<long, Tensor>? hook)
     {
         w.GatherGrads();
+        AverageGradients(w.Grads);   // before the guard: every rank then takes the same skip/clip decisions
         if (scale is not null) scale.Unscale(w.Grads);
         hook?.Invoke(step, w.Grads);
         var check = GradientGuard.Check(w.Grads, _options.ClipGradNorm);
