@@ -4,6 +4,7 @@ using Akka.Event;
 using LiteVae.Actors.Data;
 using LiteVae.Actors.Ledger;
 using LiteVae.Actors.Protocol;
+using LiteVae.Actors.Telemetry;
 using static LiteVae.Actors.Protocol.TrainerProtocol;
 
 namespace LiteVae.Actors.Training;
@@ -35,7 +36,7 @@ public sealed class DeviceTrainer : ReceiveActor, IWithTimers
     public sealed record FinalCheckpointSkipped(string Reason) : INoSerializationVerificationNeeded;
 
     /// <summary>Published on the local event stream once the engine is built (and restored).</summary>
-    public sealed record TrainerRestored(long Step, string? Checkpoint, string Device) : INoSerializationVerificationNeeded;
+    public sealed record TrainerRestored(long Step, string? Checkpoint, string Device, long MaxSteps = 0) : INoSerializationVerificationNeeded;
 
     private sealed class RegisterTick : INoSerializationVerificationNeeded { public static readonly RegisterTick Instance = new(); }
     private sealed class ProgressTick : INoSerializationVerificationNeeded { public static readonly ProgressTick Instance = new(); }
@@ -58,9 +59,12 @@ public sealed class DeviceTrainer : ReceiveActor, IWithTimers
     private string? _checkpointRequested;
     private long _lastCheckpointStep = -1, _savingStep = -1, _discarded;
     private IReadOnlyDictionary<string, double> _losses = new Dictionary<string, double>();
+    private TrainingTracer? _tracer;   // step metrics, one span per log window, checkpoint snapshot spans
 
     // The current log window.
     private long _windowStart = Stopwatch.GetTimestamp();
+    private DateTime _windowStartUtc = DateTime.UtcNow;
+    private long _windowFirstStep;
     private long? _waitStart;
     private double _windowWait, _windowStepTime;
     private int _windowImages, _windowSteps;
@@ -130,7 +134,8 @@ public sealed class DeviceTrainer : ReceiveActor, IWithTimers
             ? new ConsumedLog()
             : ConsumedLog.FromState(DataPosition.Parse(restored.DataPosition, st.ResumeFrom ?? st.RunDir));
         if (st.ResumeFrom is not null) _lastCheckpointStep = restored.Step;
-        Context.System.EventStream.Publish(new TrainerRestored(restored.Step, st.ResumeFrom, _engine.Device));
+        _tracer = new TrainingTracer(LiteVaeTelemetry.Default, Path.GetFileName(st.RunDir.TrimEnd('/')), _settings.Node, _engine.Device, st.TraceParent);
+        Context.System.EventStream.Publish(new TrainerRestored(restored.Step, st.ResumeFrom, _engine.Device, st.MaxSteps));
         _coordinator.Tell(new TrainerReady(st.CoordinatorId, restored.Step, _consumed.ToState()));
     }
 
@@ -165,9 +170,11 @@ public sealed class DeviceTrainer : ReceiveActor, IWithTimers
                 failure: _ => IntakeClosed.Instance);
             return;
         }
+        double stepWait = 0;
         if (_waitStart is long ws)
         {
-            _windowWait += Stopwatch.GetElapsedTime(ws).TotalSeconds;
+            stepWait = Stopwatch.GetElapsedTime(ws).TotalSeconds;
+            _windowWait += stepWait;
             _waitStart = null;
         }
         IReadOnlyDictionary<string, double>? losses;
@@ -182,7 +189,9 @@ public sealed class DeviceTrainer : ReceiveActor, IWithTimers
             bool logNow = (_engine.Step + 1) % _start!.LogEvery == 0;
             long t0 = Stopwatch.GetTimestamp();
             losses = _engine.TrainStep(batch, logNow);
-            _windowStepTime += Stopwatch.GetElapsedTime(t0).TotalSeconds;
+            double stepSeconds = Stopwatch.GetElapsedTime(t0).TotalSeconds;
+            _windowStepTime += stepSeconds;
+            _tracer?.Step(stepSeconds, stepWait, batch.Count);
             _windowImages += batch.Count;
             _windowSteps++;
             var samples = batch.Samples.ToArray();
@@ -214,8 +223,22 @@ public sealed class DeviceTrainer : ReceiveActor, IWithTimers
             return;
         }
         _savingStep = _engine.Step;
-        var snapshot = _engine.Snapshot(DataPosition.Format(_consumed.ToState()));
-        _checkpointer.Tell(new Checkpointer.Write(snapshot, _start.RunDir, reason, droppable, Self));
+        // The snapshot is the part of a checkpoint that stalls training: its own span and histogram.
+        var span = _tracer?.StartSnapshot(_engine.Step, reason);
+        long t0 = Stopwatch.GetTimestamp();
+        ICheckpointSnapshot snapshot;
+        try { snapshot = _engine.Snapshot(DataPosition.Format(_consumed.ToState())); }
+        catch (Exception e)
+        {
+            span.Fail(e);
+            span.EndHeld();
+            throw;
+        }
+        LiteVaeTelemetry.Default.CheckpointDuration.Record(Stopwatch.GetElapsedTime(t0).TotalSeconds,
+            new KeyValuePair<string, object?>(TelemetryTags.Phase, "snapshot"));
+        string? parent = TraceContext.Inject(span);
+        span.EndHeld();
+        _checkpointer.Tell(new Checkpointer.Write(snapshot, _start.RunDir, reason, droppable, Self, parent));
     }
 
     private void Finish(string reason)
@@ -283,6 +306,8 @@ public sealed class DeviceTrainer : ReceiveActor, IWithTimers
     private void ResetWindow()
     {
         _windowStart = Stopwatch.GetTimestamp();
+        _windowStartUtc = DateTime.UtcNow;
+        _windowFirstStep = (_engine?.Step ?? 0) + 1;
         _windowWait = _windowStepTime = 0;
         _windowImages = _windowSteps = 0;
     }
@@ -294,6 +319,8 @@ public sealed class DeviceTrainer : ReceiveActor, IWithTimers
         _imagesPerSecond = wall > 0 ? _windowImages / wall : 0;
         _stepSeconds = _windowSteps > 0 ? _windowStepTime / _windowSteps : 0;
         _waitFraction = wall > 0 ? Math.Clamp(_windowWait / wall, 0, 1) : 0;
+        if (_engine is not null && _windowSteps > 0)
+            _tracer?.Window(_windowFirstStep, _engine.Step, _windowStartUtc, wall, _windowImages, _windowWait, _losses);
         ResetWindow();
     }
 
