@@ -1,6 +1,8 @@
 using System.CommandLine;
 using LiteVae.Actors.Protocol;
+using LiteVae.Actors.Telemetry;
 using LiteVae.Host.Node;
+using LiteVae.Host.Telemetry;
 
 namespace LiteVae.Host.Commands;
 
@@ -22,22 +24,33 @@ internal static class EvalCommand
         var wait = new Option<bool>("--wait") { Description = "wait for the job and print the metrics table (otherwise print the job id)" };
         var job = new Option<string?>("--job") { Description = "show the state of an earlier job instead of starting one" };
         var timeout = ClusterCommandOptions.Timeout(1800);
+        var otlp = TelemetryOptions.Otlp();
         var command = new Command("eval", "Evaluate a checkpoint on an eval node of a running cluster (--cluster) while training goes on");
-        foreach (var o in new Option[] { cluster, checkpoint, data, wait, job, timeout })
+        foreach (var o in new Option[] { cluster, checkpoint, data, wait, job, timeout, otlp })
             command.Options.Add(o);
-        Cli.SetAction(command, parse => Run(parse.GetValue(cluster)!, parse.GetValue(checkpoint)!, parse.GetValue(data), parse.GetValue(wait),
-            parse.GetValue(job), TimeSpan.FromSeconds(parse.GetValue(timeout))).GetAwaiter().GetResult());
+        Cli.SetAction(command, parse =>
+        {
+            // The command's span is the root of the trace: coordinator → eval node spans become its children.
+            using var trace = CommandTrace.Start("cli", "eval", parse.GetValue(otlp),
+                [new(TelemetryTags.Peer, parse.GetValue(cluster)), new("litevae.eval.checkpoint_spec", parse.GetValue(checkpoint))]);
+            return trace.Run(() => Run(parse.GetValue(cluster)!, parse.GetValue(checkpoint)!, parse.GetValue(data), parse.GetValue(wait),
+                parse.GetValue(job), TimeSpan.FromSeconds(parse.GetValue(timeout)), trace.Span).GetAwaiter().GetResult());
+        });
         return command;
     }
 
-    public static async Task<int> Run(string address, string checkpoint, string? data, bool wait, string? job, TimeSpan timeout)
+    public static async Task<int> Run(string address, string checkpoint, string? data, bool wait, string? job, TimeSpan timeout,
+        System.Diagnostics.Activity? span = null)
     {
         await using var client = await ClusterClient.ConnectAsync(address, TimeSpan.FromSeconds(5));
         var quick = TimeSpan.FromSeconds(15);
         if (job is null)
         {
-            var accepted = await client.AskAsync<ClientProtocol.EvaluationAccepted>(new ClientProtocol.RequestEvaluation(checkpoint, data, null), quick);
+            var accepted = await client.AskAsync<ClientProtocol.EvaluationAccepted>(
+                new ClientProtocol.RequestEvaluation(checkpoint, data, TraceContext.Inject(span)), quick);
             Console.WriteLine($"evaluation {accepted.JobId} of {accepted.CheckpointPath} accepted");
+            span?.SetTag(TelemetryTags.JobId, accepted.JobId);
+            span?.SetTag(TelemetryTags.Checkpoint, accepted.CheckpointPath);
             if (!wait) return 0;
             job = accepted.JobId;
         }
@@ -48,6 +61,7 @@ internal static class EvalCommand
             if (s.State is EvaluationStatus.Done or EvaluationStatus.Failed || !wait)
             {
                 Console.Write(StatusFormat.Metrics(s));
+                if (s.State == EvaluationStatus.Failed) span.Fail($"evaluation {job} failed: {s.Error}");
                 return s.State == EvaluationStatus.Failed ? Cli.ExitUserError : 0;
             }
             if (DateTime.UtcNow > deadline)

@@ -2,6 +2,7 @@ using System.CommandLine;
 using Akka.Actor;
 using LiteVae.Actors.Coordination;
 using LiteVae.Actors.Protocol;
+using LiteVae.Actors.Telemetry;
 using LiteVae.Actors.Training;
 using LiteVae.Host.Node;
 using LiteVae.Host.Config;
@@ -33,7 +34,8 @@ internal static class TrainCommand
         var weights = new Option<string?>("--weights") { Description = "Folder with the LPIPS weight files (default $LITEVAE_WEIGHTS or ~/.cache/litevae/weights)." };
         // Test hook: slows checkpoint writing down so a test can kill the process mid-write.
         var writeDelay = new Option<int>("--debug-checkpoint-file-delay-ms") { Hidden = true, DefaultValueFactory = _ => 0 };
-        foreach (var o in new Option[] { config, set, resume, initFrom, device, maxSteps, runDir, runs, weights, writeDelay })
+        var otlp = TelemetryOptions.Otlp();
+        foreach (var o in new Option[] { config, set, resume, initFrom, device, maxSteps, runDir, runs, weights, writeDelay, otlp })
             command.Options.Add(o);
         Cli.SetAction(command, parse =>
         {
@@ -53,26 +55,31 @@ internal static class TrainCommand
             var file = HoconFile.Load(preset, node);
             var extras = new NodeExtras(parse.GetValue(weights), parse.GetValue(writeDelay));
             return NodeCommand.Run(file, parse.GetValue(config), parse.GetValue(resume), experiment, extras, system =>
-                system.ActorOf(Props.Create(() => new ProgressPrinter()), "progress-printer"));
+                system.ActorOf(Props.Create(() => new ProgressPrinter()), "progress-printer"), parse.GetValue(otlp), "train");
         });
         return command;
     }
 
-    /// <summary>Prints progress lines and ends the process when the run is finished.</summary>
+    /// <summary>Shows the progress line (in place on a terminal; one plain line per log window otherwise) with
+    /// messages above it, and ends the process when the run is finished.</summary>
     private sealed class ProgressPrinter : ReceiveActor
     {
+        private readonly ConsoleProgress _display = ConsoleOutput.Progress(TimeSpan.Zero);
+        private TrainingProgressLine? _line;
+
         public ProgressPrinter()
         {
-            Receive<TrainerProtocol.TrainerProgress>(p =>
+            Receive<TrainerProtocol.TrainerProgress>(p => { if (_line is not null) _display.Report(_line.Format(p)); });
+            Receive<DeviceTrainer.TrainerRestored>(r =>
             {
-                string losses = string.Join("  ", p.Losses.OrderBy(kv => kv.Key).Select(kv => FormattableString.Invariant($"{kv.Key} {kv.Value:G4}")));
-                Console.WriteLine(FormattableString.Invariant($"step {p.Step,7}  {p.ImagesPerSecond,7:F1} img/s  data wait {p.DataWaitFraction * 100,5:F1}%  {losses}"));
+                _line = new TrainingProgressLine(r.Step, r.MaxSteps);
+                _display.Message(r.Checkpoint is null
+                    ? $"training on {r.Device} from step 0"
+                    : $"resumed {r.Checkpoint} at step {r.Step} on {r.Device}");
             });
-            Receive<DeviceTrainer.TrainerRestored>(r => Console.WriteLine(r.Checkpoint is null
-                ? $"training on {r.Device} from step 0"
-                : $"resumed {r.Checkpoint} at step {r.Step} on {r.Device}"));
             Receive<RunFinished>(f =>
             {
+                _display.Complete();
                 Console.WriteLine($"finished at step {f.Step} ({f.Reason}); checkpoint: {f.CheckpointPath ?? "none"}");
                 CoordinatedShutdown.Get(Context.System).Run(CoordinatedShutdown.ClrExitReason.Instance);
             });
