@@ -14,6 +14,7 @@ public sealed class TrainingProgressLine
 {
     private readonly Func<TimeSpan> _clock;
     private (long Step, TimeSpan At)? _first;
+    private (long Step, bool Paused)? _lastShown;
 
     /// <param name="startStep">The step training (re)starts from.</param>
     /// <param name="totalSteps">The step budget of the run.</param>
@@ -29,8 +30,13 @@ public sealed class TrainingProgressLine
     public long StartStep { get; }
     public long TotalSteps { get; }
 
-    public string Format(TrainerProtocol.TrainerProgress p)
+    /// <summary>The line for a report, or null when there is nothing new to show: no finished log window in
+    /// this process yet (no losses: waiting for the first batches, or just restored), or the same step and
+    /// state as the line before (the trainer repeats its last report while it waits, pauses or finishes).</summary>
+    public string? Format(TrainerProtocol.TrainerProgress p)
     {
+        if (p.Losses.Count == 0 || (p.Step, p.Paused) == _lastShown) return null;
+        _lastShown = (p.Step, p.Paused);
         var now = _clock();
         TimeSpan? eta = null;
         if (_first is { } f && p.Step > f.Step && now > f.At)

@@ -69,7 +69,7 @@ internal static class TrainCommand
 
         public ProgressPrinter()
         {
-            Receive<TrainerProtocol.TrainerProgress>(p => { if (_line is not null) _display.Report(_line.Format(p)); });
+            Receive<TrainerProtocol.TrainerProgress>(p => { if (_line?.Format(p) is { } line) _display.Report(line); });
             Receive<DeviceTrainer.TrainerRestored>(r =>
             {
                 _line = new TrainingProgressLine(r.Step, r.MaxSteps);

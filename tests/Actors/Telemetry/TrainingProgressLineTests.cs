@@ -22,7 +22,15 @@ public sealed class TrainingProgressLineTests
         string second = line.Format(Progress(200));
         // 900 steps left at 8 steps/s = 112.5 s
         Assert.Equal("step  200/1100 (18.2%) | 12.5 img/s | kl 1.5000 rec 0.2500 | data wait 3.1% | ETA 1m52s", second);
+        Assert.Null(line.Format(Progress(200)));   // a repeated report of the same step: nothing new
         Assert.EndsWith("| paused", line.Format(Progress(200, paused: true)));
+    }
+
+    [Fact]
+    public void AReportBeforeAnyLogWindowShowsNothing()
+    {
+        var line = new TrainingProgressLine(2, 4, () => TimeSpan.Zero);
+        Assert.Null(line.Format(Progress(2) with { Losses = new Dictionary<string, double>(), ImagesPerSecond = 0 }));
     }
 
     [Fact]
