@@ -15,11 +15,11 @@ public sealed class TrainingProgressLineTests
         var line = new TrainingProgressLine(startStep: 100, totalSteps: 1100, clock: () => now);
 
         now = TimeSpan.FromSeconds(30);   // model building and warm-up: not part of the rate
-        string first = line.Format(Progress(120));
+        string? first = line.Format(Progress(120));
         Assert.Equal("step  120/1100 (10.9%) | 12.5 img/s | kl 1.5000 rec 0.2500 | data wait 3.1%", first);   // no rate yet: no ETA
 
         now = TimeSpan.FromSeconds(40);   // 80 steps in 10 s since the first report: 8 steps/s
-        string second = line.Format(Progress(200));
+        string? second = line.Format(Progress(200));
         // 900 steps left at 8 steps/s = 112.5 s
         Assert.Equal("step  200/1100 (18.2%) | 12.5 img/s | kl 1.5000 rec 0.2500 | data wait 3.1% | ETA 1m52s", second);
         Assert.Null(line.Format(Progress(200)));   // a repeated report of the same step: nothing new
