@@ -54,8 +54,10 @@ internal static class TrainCommand
             string preset = Path.Combine(AppContext.BaseDirectory, "hocon", "single-node.conf");
             var file = HoconFile.Load(preset, node);
             var extras = new NodeExtras(parse.GetValue(weights), parse.GetValue(writeDelay));
-            return NodeCommand.Run(file, parse.GetValue(config), parse.GetValue(resume), experiment, extras, system =>
-                system.ActorOf(Props.Create(() => new ProgressPrinter()), "progress-printer"), parse.GetValue(otlp), "train");
+            var failed = new ProgressPrinter.Failure();
+            int code = NodeCommand.Run(file, parse.GetValue(config), parse.GetValue(resume), experiment, extras, system =>
+                system.ActorOf(Props.Create(() => new ProgressPrinter(failed)), "progress-printer"), parse.GetValue(otlp), "train");
+            return failed.Reason is null ? code : 1;
         });
         return command;
     }
@@ -67,7 +69,10 @@ internal static class TrainCommand
         private readonly ConsoleProgress _display = ConsoleOutput.Progress(TimeSpan.Zero);
         private TrainingProgressLine? _line;
 
-        public ProgressPrinter()
+        /// <summary>Set when the trainer could not start: the process ends with exit code 1.</summary>
+        public sealed class Failure { public string? Reason; }
+
+        public ProgressPrinter(Failure failure)
         {
             Receive<TrainerProtocol.TrainerProgress>(p => { if (_line?.Format(p) is { } line) _display.Report(line); });
             Receive<DeviceTrainer.TrainerRestored>(r =>
@@ -76,6 +81,13 @@ internal static class TrainCommand
                 _display.Message(r.Checkpoint is null
                     ? $"training on {r.Device} from step 0"
                     : $"resumed {r.Checkpoint} at step {r.Step} on {r.Device}");
+            });
+            Receive<DeviceTrainer.TrainerStartFailed>(f =>
+            {
+                failure.Reason = f.Reason;
+                _display.Complete();
+                Console.Error.WriteLine($"error: the trainer could not start: {f.Reason}");
+                CoordinatedShutdown.Get(Context.System).Run(CoordinatedShutdown.ClrExitReason.Instance);
             });
             Receive<RunFinished>(f =>
             {
@@ -90,6 +102,7 @@ internal static class TrainCommand
             Context.System.EventStream.Subscribe(Self, typeof(TrainerProtocol.TrainerProgress));
             Context.System.EventStream.Subscribe(Self, typeof(RunFinished));
             Context.System.EventStream.Subscribe(Self, typeof(DeviceTrainer.TrainerRestored));
+            Context.System.EventStream.Subscribe(Self, typeof(DeviceTrainer.TrainerStartFailed));
         }
     }
 }

@@ -129,6 +129,7 @@ public sealed class ClusterTraceTests(AspireDashboard backend, ITestOutputHelper
             Assert.Equal("litevae-coordinator-trainer", w.Service);
             Assert.Equal("cpu", w.Attr(TelemetryTags.Device));
         });
+        Assert.Contains(children, s => s.Name == "trainer start" && s.Attr(TelemetryTags.Device) == "cpu" && s.StatusCode == 0);
         var snapshot = children.First(s => s.Name == "checkpoint snapshot");
         Assert.Contains(spans, s => s.Name == "checkpoint write" && s.ParentSpanId == snapshot.SpanId && s.Attr(TelemetryTags.Step) == snapshot.Attr(TelemetryTags.Step));
         var reads = children.Where(s => s.Name == "shard read" && s.Attr(TelemetryTags.Samples) is not "0").ToList();
