@@ -3,45 +3,51 @@ using System.Globalization;
 using System.Text;
 using LiteVae.Actors.Telemetry;
 using LiteVae.Host.Telemetry;
-using LiteVae.Model;
-using LiteVae.Model.Configs;
+using LiteVae.Actors.Data;
+using LiteVae.Actors.Protocol;
+using LiteVae.Actors.Training;
+using LiteVae.Host.Config;
+using LiteVae.Host.Node;
+using LiteVae.Model.Training;
 using Microsoft.Extensions.Configuration;
-using TorchSharp;
-using static TorchSharp.torch;
 
 namespace LiteVae.Bench;
 
 /// <summary>
-/// Training throughput with tracing on vs off. The loop makes exactly the telemetry calls the trainer
-/// makes (per step: step time, data wait, images; per log window: one span under the run span, the
-/// window gauges and loss gauges; a checkpoint-snapshot span), around a real TorchSharp training step.
-/// "off" is production without an endpoint: the calls stay, nothing listens. "on" exports everything
-/// over OTLP/HTTP to a loopback sink with a 1 s metric interval (harsher than the 60 s default).
+/// Training throughput with tracing on vs off, on the real trainer: the training engine a node builds
+/// (the Host's NodeServicesFactory → LiteVaeTrainer from an experiment config: G/D steps, LPIPS, precision,
+/// channels-last as configured), driven the way the DeviceTrainer drives it, with the DeviceTrainer's
+/// telemetry calls (per step: step time, data wait, images; per log window: the loss read, one span under
+/// the run span, the window and loss gauges; per block: a checkpoint snapshot through the engine with its span).
+/// "off" is production without an endpoint: the calls stay, nothing listens. "on" exports everything over
+/// OTLP/HTTP to a loopback sink with a 1 s metric interval (harsher than the 60 s default).
 /// Blocks alternate off/on so drift (thermal, other load) hits both; the spread between off blocks is
 /// the noise floor the on/off difference must be read against.
-/// Usage: litevae-bench tracing-overhead [--device cpu|cuda] [--preset S|B|M|L] [--batch 4] [--size 64] [--steps 40] [--blocks 4]
-/// [--log-every 10] [--warmup 5] [--part all|overhead|metrics] [--shards LIST] [--metric-steps 30] [--slow-ms 400] [--out FILE]
+/// Usage: litevae-bench tracing-overhead [--config configs/quickstart.conf] [--set key=value]... [--weights DIR]
+/// [--steps 40] [--blocks 4] [--warmup 5] [--part all|overhead|metrics] [--shards LIST] [--metric-steps 30] [--slow-ms 400] [--out FILE]
+/// GPU: scripts/gpu/run.sh litevae-bench tracing-overhead --part overhead --config configs/phase-a.conf --set trainer.device=cuda
 /// </summary>
 internal sealed class TracingOverheadBench : IBenchmark
 {
     public string Name => "tracing-overhead";
 
-    public string Description => "training throughput with tracing (OTLP export) on vs off; must differ by < 2%";
+    public string Description => "training throughput of the real trainer with tracing (OTLP export) on vs off; must differ by < 2%";
 
-    private sealed record Opts(string Device, string Preset, int Batch, int Size, int Steps, int Blocks, int LogEvery, int Warmup, string? Out,
+    private sealed record Opts(string Config, string[] Sets, string? Weights, int Steps, int Blocks, int Warmup, string? Out,
         string Part, string[] Shards, int MetricSteps, int SlowMs)
     {
         public static Opts Parse(string[] a)
         {
             string? Get(string k) { int i = Array.IndexOf(a, k); return i >= 0 && i + 1 < a.Length ? a[i + 1] : null; }
-            bool gpu = cuda.is_available();
-            return new Opts(Get("--device") ?? (gpu ? "cuda" : "cpu"), Get("--preset") ?? (gpu ? "B" : "S"), int.Parse(Get("--batch") ?? (gpu ? "16" : "4")),
-                int.Parse(Get("--size") ?? (gpu ? "256" : "64")), int.Parse(Get("--steps") ?? (gpu ? "200" : "40")),
-                int.Parse(Get("--blocks") ?? "4"), int.Parse(Get("--log-every") ?? "10"), int.Parse(Get("--warmup") ?? "5"), Get("--out"),
+            var sets = a.Select((v, i) => (v, i)).Where(x => x.v == "--set" && x.i + 1 < a.Length).Select(x => a[x.i + 1]).ToArray();
+            return new Opts(Get("--config") ?? "configs/quickstart.conf", sets, Get("--weights"),
+                int.Parse(Get("--steps") ?? "40"), int.Parse(Get("--blocks") ?? "4"), int.Parse(Get("--warmup") ?? "5"), Get("--out"),
                 Get("--part") ?? "all", (Get("--shards") ?? "samples/shards/train-{000000..000003}.tar").Split(','),
                 int.Parse(Get("--metric-steps") ?? "30"), int.Parse(Get("--slow-ms") ?? "400"));
         }
     }
+
+    private string _device = "cpu";   // where the overhead part trained (names the result file)
 
     public int Run(string[] args)
     {
@@ -70,7 +76,7 @@ internal sealed class TracingOverheadBench : IBenchmark
             if (problems.Count > 0) code = 1;
         }
         Console.Write(report.ToString());
-        string outPath = o.Out ?? Path.Combine("bench", "results", $"tracing-overhead-{DateTime.UtcNow:yyyy-MM-dd}-{o.Device}.md");
+        string outPath = o.Out ?? Path.Combine("bench", "results", $"tracing-overhead-{DateTime.UtcNow:yyyy-MM-dd}-{_device.Replace(":", "")}.md");
         Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(outPath))!);
         File.WriteAllText(outPath, report.ToString());
         Console.WriteLine($"wrote {outPath}");
@@ -79,18 +85,16 @@ internal sealed class TracingOverheadBench : IBenchmark
 
     private int Overhead(Opts o, StringBuilder report)
     {
-        var device = new Device(o.Device);
-        using var step = new AutoencoderTrainingStep(device, o.Preset, o.Batch, o.Size);
+        using var engine = RealEngine.Create(o);
+        _device = engine.Device;
         using var sink = new OtlpSink();
         var telemetry = LiteVaeTelemetry.Default;
-        Console.WriteLine($"tracing-overhead: {step.Describe}, {o.Steps} steps per block, {o.Blocks} blocks each of off/on, log every {o.LogEvery}");
+        Console.WriteLine($"tracing-overhead: {engine.Describe}, {o.Steps} steps per block, {o.Blocks} blocks each of off/on, log every {engine.LogEvery}");
 
-        for (int i = 0; i < o.Warmup; i++) step.Step();
-        step.Sync();
+        for (int i = 0; i < o.Warmup; i++) engine.Step(i == o.Warmup - 1);   // the last one reads losses: a sync
 
         var off = new List<double>();
         var on = new List<double>();
-        long stepNo = 0;
         for (int b = 0; b < o.Blocks; b++)
         {
             foreach (bool tracing in new[] { false, true })
@@ -98,7 +102,7 @@ internal sealed class TracingOverheadBench : IBenchmark
                 OtelSession? session = tracing ? OtelSession.Start("bench", Settings(sink.Endpoint), telemetry) : null;
                 try
                 {
-                    double ips = Block(o, step, telemetry, ref stepNo, $"bench-{b}-{(tracing ? "on" : "off")}");
+                    double ips = Block(o, engine, telemetry, $"bench-{b}-{(tracing ? "on" : "off")}");
                     (tracing ? on : off).Add(ips);
                     Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  block {b} tracing {(tracing ? "on " : "off")}: {ips:F2} img/s"));
                 }
@@ -114,9 +118,10 @@ internal sealed class TracingOverheadBench : IBenchmark
         double noise = (off.Max() - off.Min()) / offMedian;
         bool pass = Math.Abs(diff) < 0.02;
         var ci = CultureInfo.InvariantCulture;
-        string shared = device.type == DeviceType.CUDA ? "" : " (CPU machine shared with other builds while measured)";
-        report.AppendLine(ci, $"Machine: {Environment.MachineName}, {Environment.ProcessorCount} cores, device {device}{shared}.");
-        report.AppendLine(ci, $"Step: {step.Describe}. {o.Blocks} blocks each of tracing off and on (alternating), {o.Steps} steps per block, log window every {o.LogEvery} steps (one span + gauges), a snapshot span per block.");
+        string shared = engine.Device.StartsWith("cuda", StringComparison.Ordinal) ? "" : " (CPU machine shared with other builds while measured)";
+        report.AppendLine(ci, $"Machine: {Environment.MachineName}, {Environment.ProcessorCount} cores, device {engine.Device}{shared}.");
+        report.AppendLine(ci, $"Trainer: {engine.Describe}. {o.Blocks} blocks each of tracing off and on (alternating), {o.Steps} steps per block, " +
+                              $"log window every {engine.LogEvery} steps (loss read + one span + gauges), one checkpoint snapshot (span) per block.");
         report.AppendLine("On: OTLP/HTTP (protobuf) export of traces and metrics to a loopback receiver, metric interval 1 s. " +
                           "Off: no endpoint, so no provider (the instrumentation calls still run).");
         report.AppendLine();
@@ -135,41 +140,43 @@ internal sealed class TracingOverheadBench : IBenchmark
         return 0;
     }
 
-    /// <summary>One timed block: steps with the trainer's telemetry calls; returns images per second.</summary>
-    private static double Block(Opts o, AutoencoderTrainingStep step, LiteVaeTelemetry telemetry, ref long stepNo, string runId)
+    /// <summary>One timed block: the DeviceTrainer's loop and telemetry calls; returns images per second.</summary>
+    private static double Block(Opts o, RealEngine engine, LiteVaeTelemetry telemetry, string runId)
     {
         using var run = telemetry.Train.StartActivity("bench run");
-        var tracer = new TrainingTracer(telemetry, runId, "bench", o.Device, TraceContext.Inject(run));
-        step.Sync();
+        var tracer = new TrainingTracer(telemetry, runId, "bench", engine.Device, TraceContext.Inject(run));
         var block = Stopwatch.StartNew();
         var window = Stopwatch.StartNew();
         var windowStart = DateTime.UtcNow;
-        long firstInWindow = stepNo + 1;
+        long firstInWindow = engine.StepCount + 1;
         double windowWait = 0;
+        int images = 0;
         for (int i = 0; i < o.Steps; i++)
         {
             long t0 = Stopwatch.GetTimestamp();
-            var batch = step.NextBatch();                    // the trainer's "take a batch" (data wait)
+            var batch = engine.NextBatch();                  // the trainer's "take a batch" (data wait)
             double wait = Stopwatch.GetElapsedTime(t0).TotalSeconds;
+            bool logNow = (engine.StepCount + 1) % engine.LogEvery == 0;
             long t1 = Stopwatch.GetTimestamp();
-            step.Step(batch);
-            tracer.Step(Stopwatch.GetElapsedTime(t1).TotalSeconds, wait, o.Batch);
+            var losses = engine.Step(batch, logNow);         // reading the losses is the window's device sync
+            tracer.Step(Stopwatch.GetElapsedTime(t1).TotalSeconds, wait, batch.Count);
             windowWait += wait;
-            stepNo++;
-            if ((i + 1) % o.LogEvery == 0)
+            images += batch.Count;
+            if (losses is not null)
             {
-                double loss = step.ReadLoss();              // the one device sync of the window
-                tracer.Window(firstInWindow, stepNo, windowStart, window.Elapsed.TotalSeconds, o.LogEvery * o.Batch, windowWait,
-                    [new("d", loss)]);
+                tracer.Window(firstInWindow, engine.StepCount, windowStart, window.Elapsed.TotalSeconds, engine.LogEvery * batch.Count,
+                    windowWait, losses);
                 window.Restart();
                 windowStart = DateTime.UtcNow;
-                firstInWindow = stepNo + 1;
+                firstInWindow = engine.StepCount + 1;
                 windowWait = 0;
             }
         }
-        using (tracer.StartSnapshot(stepNo, "bench")) { }
-        step.Sync();
-        return o.Steps * o.Batch / block.Elapsed.TotalSeconds;
+        engine.Step(engine.NextBatch(), readLosses: true);   // ends the block with a sync (not counted)
+        double seconds = block.Elapsed.TotalSeconds;
+        using (tracer.StartSnapshot(engine.StepCount, "bench"))
+            engine.Snapshot();
+        return images / seconds;
     }
 
     private static OtelSettings Settings(string endpoint) =>
@@ -188,70 +195,81 @@ internal sealed class TracingOverheadBench : IBenchmark
     }
 
     /// <summary>
-    /// A real LiteVAE training step for the comparison: encode (Haar DWT + feature extractors), sample the
-    /// posterior, decode, L1 + KL loss, backward, Adam, on a uint8 batch uploaded and scaled per step as
-    /// the trainer does. LPIPS and the GAN terms are left out: the telemetry cost does not depend on
-    /// what the step computes, only on how long it takes, and a shorter step makes the relative
-    /// overhead measured here an upper bound.
+    /// The node's training engine (what the DeviceTrainer steps), built from an experiment config exactly as
+    /// a trainer node builds it, fed uint8 batches of the config's batch size and resolution from memory (the
+    /// data path is not what is measured here; its metrics are checked by the agreement part).
     /// </summary>
-    private sealed class AutoencoderTrainingStep : IDisposable
+    private sealed class RealEngine : IDisposable
     {
-        private readonly Device _device;
-        private readonly LiteAutoencoder _model;
-        private readonly optim.Optimizer _optimizer;
-        private readonly byte[][] _batches;
-        private readonly long[] _shape;
-        private Tensor? _lastLoss;
+        private readonly ITrainingEngine _engine;
+        private readonly string _runDir;
+        private readonly byte[][] _pixels;
+        private readonly int _batch, _size;
+        private readonly SampleId[] _ids;
         private int _next;
 
-        public AutoencoderTrainingStep(Device device, string preset, int batch, int size)
+        private RealEngine(ITrainingEngine engine, string runDir, ExperimentConfig c, string describe)
         {
-            _device = device;
-            manual_seed(1);
-            _model = new LiteAutoencoder(AutoencoderConfig.Preset(preset));
-            _model.to(device);
-            _model.train();
-            _optimizer = optim.Adam(_model.parameters(), 1e-4, 0.5, 0.9);
-            _shape = [batch, 3, size, size];
+            (_engine, _runDir) = (engine, runDir);
+            _batch = c.Data.BatchSize;
+            _size = c.Data.Resolution;
+            LogEvery = c.Run.LogEvery;
+            _ids = Enumerable.Range(0, _batch).Select(i => new SampleId(0, 0, i)).ToArray();
             var rng = new Random(1);
-            _batches = Enumerable.Range(0, 4).Select(_ => { var b = new byte[batch * 3 * size * size]; rng.NextBytes(b); return b; }).ToArray();
-            Describe = $"LiteVAE-{preset} update (encode, sample, decode, L1 + KL, backward, Adam), batch {batch} of {size}², fp32 on {device}";
+            _pixels = Enumerable.Range(0, 4).Select(_ => { var b = new byte[_batch * 3 * _size * _size]; rng.NextBytes(b); return b; }).ToArray();
+            Describe = describe;
+        }
+
+        public static RealEngine Create(Opts o)
+        {
+            // The experiment as one text (includes resolved, --set applied), as the coordinator hands it out.
+            var file = HoconFile.Load(o.Config, o.Sets);
+            var c = ExperimentConfigBinder.Bind(file);
+            string text = file.Render();
+            string runDir = Directory.CreateTempSubdirectory("litevae-tracing-bench-").FullName;
+            var node = NodeOptions.Bind(HoconFile.Load(Path.Combine(AppContext.BaseDirectory, "hocon", "single-node.conf")));
+            var engine = NodeServicesFactory.Create(node, null, null, [], new NodeExtras(o.Weights, 0)).Engine();
+            engine.Initialize(text, runDir, null);
+            string describe = $"{o.Config}{(o.Sets.Length > 0 ? " with " + string.Join(", ", o.Sets) : "")}: LiteVaeTrainer, " +
+                              $"batch {c.Data.BatchSize} of {c.Data.Resolution}², {c.Trainer.Precision.Name()}, discriminator {c.Discriminator.Type}, " +
+                              $"perceptual {c.Perceptual}, on {engine.Device}";
+            return new RealEngine(engine, runDir, c, describe);
         }
 
         public string Describe { get; }
+        public string Device => _engine.Device;
+        public int LogEvery { get; }
+        public long StepCount => _engine.Step;
 
-        public byte[] NextBatch() => _batches[_next++ % _batches.Length];
-
-        public void Step() => Step(NextBatch());
-
-        public void Step(byte[] pixels)
+        /// <summary>A pooled batch, as the data pipeline delivers them (the trainer disposes it after the step).</summary>
+        public PixelBatch NextBatch()
         {
-            using var scope = NewDisposeScope();
-            var x = tensor(pixels, _shape).to(_device).to_type(ScalarType.Float32).div_(127.5).sub_(1);
-            _optimizer.zero_grad();
-            var (reconstruction, posterior) = _model.Reconstruct(x);
-            using (posterior)
-            {
-                var loss = (reconstruction - x).abs().mean() + 1e-6 * posterior.Kl().mean();
-                loss.backward();
-                _optimizer.step();
-                _lastLoss?.Dispose();
-                _lastLoss = loss.detach().MoveToOuterDisposeScope();
-            }
+            var batch = PixelBatch.Rent(_batch, _size, _size, 0, _ids);
+            _pixels[_next++ % _pixels.Length].CopyTo(batch.Pixels);
+            return batch;
         }
 
-        public double ReadLoss() => _lastLoss?.item<float>() ?? double.NaN;
-
-        public void Sync()
+        public void Step(bool readLosses)
         {
-            if (_device.type == DeviceType.CUDA) cuda.synchronize();
+            using var b = NextBatch();
+            _engine.TrainStep(b, readLosses);
+        }
+
+        public IReadOnlyDictionary<string, double>? Step(PixelBatch batch, bool readLosses)
+        {
+            using (batch)
+                return _engine.TrainStep(batch, readLosses);
+        }
+
+        public void Snapshot()
+        {
+            using var snapshot = _engine.Snapshot("{}");
         }
 
         public void Dispose()
         {
-            _lastLoss?.Dispose();
-            _optimizer.Dispose();
-            _model.Dispose();
+            _engine.Dispose();
+            try { Directory.Delete(_runDir, true); } catch (IOException) { }
         }
     }
 }

@@ -4,6 +4,7 @@ using Akka.Event;
 using LiteVae.Actors.Distributed;
 using LiteVae.Actors.Ledger;
 using LiteVae.Actors.Protocol;
+using LiteVae.Actors.Telemetry;
 using LiteVae.Actors.Training;
 using static LiteVae.Actors.Protocol.ClientProtocol;
 using static LiteVae.Actors.Protocol.DataProtocol;
@@ -54,6 +55,10 @@ public sealed class Coordinator : ReceiveActor, IWithTimers
     private long _discarded;
     private int _jobCounter;
     private bool _stopRequested;
+    // The run's span: parent of the trainer's step windows and checkpoints, and of the data nodes' shard reads.
+    private System.Diagnostics.Activity? _runSpan;
+    private string? RunTrace => TraceContext.Inject(_runSpan);
+    private string RunId => Path.GetFileName(_plan.RunDir.TrimEnd('/'));
 
     // Data-parallel group (settings.Group.Trainers > 1): rank 0 is _trainer, the leader the data plane feeds.
     private readonly TrainerGroupState _group;
@@ -128,6 +133,17 @@ public sealed class Coordinator : ReceiveActor, IWithTimers
         Timers.StartPeriodicTimer("tick", Tick.Instance, _settings.Tick, _settings.Tick);
     }
 
+    protected override void PostStop()
+    {
+        _runSpan?.SetTag(TelemetryTags.StepLast, _step);
+        _runSpan.EndHeld();
+    }
+
+    /// <summary>A span for a client command, child of the CLI's span when the command carries its traceparent.</summary>
+    private System.Diagnostics.Activity? CommandSpan(string command, string? traceParent) =>
+        LiteVaeTelemetry.Default.Cluster.StartFrom($"coordinator {command}", System.Diagnostics.ActivityKind.Consumer, traceParent,
+            [new(TelemetryTags.Command, command), new(TelemetryTags.RunId, RunId)]);
+
     // ---------------------------------------------------------------- trainer
 
     private void HandleRegisterTrainer(RegisterTrainer r)
@@ -155,8 +171,13 @@ public sealed class Coordinator : ReceiveActor, IWithTimers
         }
         string? resume = _checkpoints.Count > 0 ? _checkpoints[_checkpoints.Keys.Max()] : null;
         _log.Info("starting trainer on {0} ({1})", r.Node, resume is null ? "fresh run" : $"resume from {resume}");
+        _runSpan ??= LiteVaeTelemetry.Default.Train.StartHeld("train run", System.Diagnostics.ActivityKind.Internal, null,
+        [
+            new(TelemetryTags.RunId, RunId), new("litevae.run.dir", _plan.RunDir), new("litevae.run.max_steps", _plan.MaxSteps),
+            new("litevae.run.shards", _plan.Shards.Count), new(TelemetryTags.StepFirst, _step), new("litevae.coordinator.id", _id),
+        ]);
         r.Trainer.Tell(new StartTraining(_id, _plan.ExperimentHocon, _plan.RunDir, resume, _plan.MaxSteps,
-            _plan.CheckpointEvery, _plan.LogEvery, null));
+            _plan.CheckpointEvery, _plan.LogEvery, RunTrace));
     }
 
     private void HandleTrainerReady(TrainerReady r)
@@ -309,6 +330,17 @@ public sealed class Coordinator : ReceiveActor, IWithTimers
         foreach (var w in _stopWaiters) w.Tell(new RunStopped(f.Step, f.CheckpointPath));
         _stopWaiters.Clear();
         Context.System.EventStream.Publish(new RunFinished(f.Step, f.CheckpointPath, _stopRequested ? "stopped" : "step budget reached"));
+        if (_runSpan is not null)
+        {
+            _runSpan.SetTag(TelemetryTags.StepLast, f.Step);
+            _runSpan.SetTag(TelemetryTags.Samples, acc.SamplesConsumed);
+            _runSpan.SetTag("litevae.samples.duplicated", acc.Duplicated);
+            _runSpan.SetTag("litevae.samples.lost", acc.Lost);
+            _runSpan.SetTag(TelemetryTags.BadSamples, acc.BadSamples);
+            _runSpan.SetTag(TelemetryTags.Reason, _stopRequested ? "stopped" : "step budget reached");
+            _runSpan.EndHeld();
+            _runSpan = null;
+        }
         if (_stopRequested && _settings.LeaveClusterWhenStopped)
             Timers.StartSingleTimer("leave", LeaveCluster.Instance, TimeSpan.FromSeconds(1));
     }
@@ -323,7 +355,7 @@ public sealed class Coordinator : ReceiveActor, IWithTimers
             _checkpointWaiters.RemoveAt(i);
         }
         if (_plan.EvalEachCheckpoint && !string.IsNullOrEmpty(s.Path) && s.Reason is "interval" or "final" && _evaluators.Count > 0)
-            StartJob(s.Path, null, null);
+            StartJob(s.Path, null, RunTrace);
     }
 
     private void TrainerGone()
@@ -343,7 +375,7 @@ public sealed class Coordinator : ReceiveActor, IWithTimers
     private static string Key(IActorRef worker) => worker.Path.ToSerializationFormat();
 
     private DataPlan CurrentPlan() =>
-        new(_id, _planVersion, _plan.ExperimentHocon, _planActive ? _trainer?.Intake : null, null);
+        new(_id, _planVersion, _plan.ExperimentHocon, _planActive ? _trainer?.Intake : null, RunTrace);
 
     private void BroadcastPlan()
     {
@@ -382,7 +414,7 @@ public sealed class Coordinator : ReceiveActor, IWithTimers
             r.Worker.Tell(new NoLeaseAvailable(_id, _planVersion, "every shard of the open epochs is leased"));
             return;
         }
-        r.Worker.Tell(new ShardLeased(_id, _planVersion, g.LeaseId, g.Epoch, g.Shard, g.ShardPath, _plan.Seed, g.Skip, null));
+        r.Worker.Tell(new ShardLeased(_id, _planVersion, g.LeaseId, g.Epoch, g.Shard, g.ShardPath, _plan.Seed, g.Skip, RunTrace));
     }
 
     private void HandleLeaseFailed(LeaseFailed f)
@@ -439,20 +471,27 @@ public sealed class Coordinator : ReceiveActor, IWithTimers
 
     private void HandleRequestEvaluation(RequestEvaluation r)
     {
+        using var span = CommandSpan("eval", r.TraceParent);
+        span?.SetTag("litevae.eval.checkpoint_spec", r.Checkpoint);
         string path;
         try { path = _store.Resolve(_plan.RunDir, r.Checkpoint); }
         catch (CheckpointNotFoundException e)
         {
+            span.Fail(e.Message);
             Sender.Tell(new CommandRejected("eval", e.Message));
             return;
         }
         if (_evaluators.Count == 0)
         {
-            Sender.Tell(new CommandRejected("eval",
-                $"no node with role '{ClusterRoles.Eval}' is up in this cluster; start one with: litevae node --hocon hocon/eval-node.conf --set litevae.node.seed-nodes=[...]"));
+            string why = $"no node with role '{ClusterRoles.Eval}' is up in this cluster; start one with: litevae node --hocon hocon/eval-node.conf --set litevae.node.seed-nodes=[...]";
+            span.Fail(why);
+            Sender.Tell(new CommandRejected("eval", why));
             return;
         }
-        string id = StartJob(path, r.Data, r.TraceParent);
+        // The eval node's job span becomes a child of this one: client → coordinator → eval node, one trace.
+        string id = StartJob(path, r.Data, TraceContext.Inject(span) ?? r.TraceParent);
+        span?.SetTag(TelemetryTags.JobId, id);
+        span?.SetTag(TelemetryTags.Checkpoint, path);
         Sender.Tell(new EvaluationAccepted(id, path));
     }
 
@@ -501,8 +540,10 @@ public sealed class Coordinator : ReceiveActor, IWithTimers
 
     private void HandleRequestCheckpoint(RequestCheckpoint r)
     {
+        using var span = CommandSpan("checkpoint", r.TraceParent);
         if (_trainer is null || _state is not (RunTraining or RunPaused))
         {
+            span.Fail($"no trainer is training (run is {_state})");
             Sender.Tell(new CommandRejected("checkpoint", $"no trainer is training (run is {_state})"));
             return;
         }
@@ -512,6 +553,7 @@ public sealed class Coordinator : ReceiveActor, IWithTimers
 
     private void HandleRequestStop(RequestStop r)
     {
+        using var span = CommandSpan("stop", r.TraceParent);
         _stopRequested = true;
         if (_state == RunFinishedState || _trainer is null)
         {

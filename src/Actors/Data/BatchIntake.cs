@@ -3,6 +3,7 @@ using Akka.Event;
 using Akka.Streams;
 using Akka.Streams.Dsl;
 using LiteVae.Actors.Protocol;
+using LiteVae.Actors.Telemetry;
 
 namespace LiteVae.Actors.Data;
 
@@ -14,7 +15,10 @@ namespace LiteVae.Actors.Data;
 /// </summary>
 public sealed class BatchIntake : ReceiveActor
 {
-    private sealed record StreamEnded(string Node, string Reason) : INoSerializationVerificationNeeded;
+    private sealed record StreamEnded(string Node, string Reason, bool Failed, System.Diagnostics.Activity? Span, StreamCount Count)
+        : INoSerializationVerificationNeeded;
+
+    private sealed class StreamCount { public long Bytes, Batches; }
 
     private readonly ILoggingAdapter _log = Context.GetLogger();
     private readonly IntakeChannel _channel;
@@ -33,6 +37,14 @@ public sealed class BatchIntake : ReceiveActor
         {
             _streams--;
             _log.Info("batch stream from {0} ended: {1}", m.Node, m.Reason);
+            if (m.Span is not null)
+            {
+                m.Span.SetTag(TelemetryTags.Bytes, Interlocked.Read(ref m.Count.Bytes));
+                m.Span.SetTag(TelemetryTags.Batches, Interlocked.Read(ref m.Count.Batches));
+                m.Span.SetTag(TelemetryTags.Outcome, m.Reason);
+                if (m.Failed) m.Span.Fail(m.Reason);
+                m.Span.EndHeld();
+            }
         });
     }
 
@@ -42,16 +54,22 @@ public sealed class BatchIntake : ReceiveActor
     {
         _streams++;
         _log.Info("batch stream offered by {0} (plan {1})", offer.Node, offer.PlanVersion);
+        // One span per node-to-node stream (its bytes and batches), child of the sender's stream span.
+        var span = LiteVaeTelemetry.Default.Data.StartHeld("batch stream receive", System.Diagnostics.ActivityKind.Consumer, offer.TraceParent,
+            [new(TelemetryTags.Peer, offer.Node), new("litevae.plan", offer.PlanVersion)]);
+        var count = new StreamCount();
         var (kill, queue) = offer.Source.Source
             .ViaMaterialized(KillSwitches.Single<BatchChunk>(), Keep.Right)
             .ToMaterialized(Sink.Queue<BatchChunk>().WithAttributes(Attributes.CreateInputBuffer(1, 2)), Keep.Both)
             .Run(Context.Materializer());
-        Consume(queue, kill, _cts.Token).PipeTo(Self,
-            success: () => new StreamEnded(offer.Node, "completed"),
-            failure: e => new StreamEnded(offer.Node, e.GetBaseException().Message));
+        var token = _cts.Token;
+        Consume(queue, kill, count, offer.Node, token).PipeTo(Self,
+            success: () => new StreamEnded(offer.Node, "completed", false, span, count),
+            // A stream cut because this node stops or the plan changed is not a failure of the transfer.
+            failure: e => new StreamEnded(offer.Node, e.GetBaseException().Message, !token.IsCancellationRequested, span, count));
     }
 
-    private async Task Consume(ISinkQueue<BatchChunk> queue, IKillSwitch kill, CancellationToken ct)
+    private async Task Consume(ISinkQueue<BatchChunk> queue, IKillSwitch kill, StreamCount count, string peer, CancellationToken ct)
     {
         using var reassembler = new ChunkReassembler();
         await using var reg = ct.Register(kill.Shutdown);
@@ -59,9 +77,14 @@ public sealed class BatchIntake : ReceiveActor
         {
             var next = await queue.PullAsync();
             if (!next.HasValue) return;
-            Interlocked.Add(ref BytesReceived, next.Value.Pixels.Length);
+            int bytes = next.Value.Pixels.Length;
+            Interlocked.Add(ref BytesReceived, bytes);
+            Interlocked.Add(ref count.Bytes, bytes);
+            LiteVaeTelemetry.Default.TransferBytes.Add(bytes, new KeyValuePair<string, object?>(TelemetryTags.Direction, "received"),
+                new KeyValuePair<string, object?>(TelemetryTags.Peer, peer));
             var batch = reassembler.Add(next.Value);
             if (batch is null) continue;
+            Interlocked.Increment(ref count.Batches);
             try { await _channel.Writer.WriteAsync(batch, ct); }
             catch { batch.Dispose(); throw; }
         }

@@ -4,6 +4,7 @@ using Akka.Event;
 using Akka.Streams;
 using Akka.Streams.Dsl;
 using LiteVae.Actors.Protocol;
+using LiteVae.Actors.Telemetry;
 
 namespace LiteVae.Actors.Data;
 
@@ -21,7 +22,7 @@ public sealed class DataNode : ReceiveActor, IWithTimers
 {
     private sealed class Tick : INoSerializationVerificationNeeded { public static readonly Tick Instance = new(); }
     private sealed record Drained(long Generation, LeaseTracker Lease) : INoSerializationVerificationNeeded;
-    private sealed record TransportEnded(long Generation, string Reason) : INoSerializationVerificationNeeded;
+    private sealed record TransportEnded(long Generation, string Reason, bool Failed = true) : INoSerializationVerificationNeeded;
     private sealed record Offered(long Generation, ISourceRef<BatchChunk> Source) : INoSerializationVerificationNeeded;
     private sealed record LocalWriter(long Generation, ChannelWriter<PixelBatch> Writer) : INoSerializationVerificationNeeded;
 
@@ -40,6 +41,9 @@ public sealed class DataNode : ReceiveActor, IWithTimers
     private long _generation;
     private DateTime? _leaseRequestedAt;
     private long _batchesSent, _samplesSent, _badBefore, _seq;
+    // The current node-to-node batch stream: its span (child of the run's) and the bytes it carried.
+    private System.Diagnostics.Activity? _streamSpan;
+    private long _streamBytes, _streamBatches;
 
     public ITimerScheduler Timers { get; set; } = null!;
 
@@ -121,6 +125,11 @@ public sealed class DataNode : ReceiveActor, IWithTimers
     private void OfferRemote(DataProtocol.DataPlan p, long gen)
     {
         var pipeline = _pipeline!;
+        _streamSpan = LiteVaeTelemetry.Default.Data.StartHeld("batch stream send", System.Diagnostics.ActivityKind.Producer, p.TraceParent,
+            [new(TelemetryTags.Node, _settings.Node), new(TelemetryTags.Peer, p.Intake!.Path.Address.ToString()), new("litevae.plan", p.PlanVersion)]);
+        _streamBytes = _streamBatches = 0;
+        var sent = LiteVaeTelemetry.Default.TransferBytes;
+        var tags = new KeyValuePair<string, object?>[] { new(TelemetryTags.Direction, "sent"), new(TelemetryTags.Node, _settings.Node) };
         var (done, sourceRef) = ChannelSource.FromReader(pipeline.Output)
             .SelectMany(b =>
             {
@@ -128,6 +137,9 @@ public sealed class DataNode : ReceiveActor, IWithTimers
                 {
                     Interlocked.Increment(ref _batchesSent);
                     Interlocked.Add(ref _samplesSent, b.Count);
+                    Interlocked.Increment(ref _streamBatches);
+                    Interlocked.Add(ref _streamBytes, b.ByteLength);
+                    sent.Add(b.ByteLength, tags);
                     return BatchChunker.Split(b, Interlocked.Increment(ref _seq), _settings.ChunkBytes);
                 }
                 finally { b.Dispose(); }
@@ -138,14 +150,15 @@ public sealed class DataNode : ReceiveActor, IWithTimers
         sourceRef.PipeTo(Self, success: r => new Offered(gen, r), failure: e => new TransportEnded(gen, $"stream ref failed: {e.Message}"));
         var self = Self;
         done.ContinueWith(t => self.Tell(new TransportEnded(gen,
-            t.IsFaulted ? $"batch stream to {p.Intake!.Path.Address} failed: {t.Exception!.GetBaseException().Message}" : "batch stream completed")),
+            t.IsFaulted ? $"batch stream to {p.Intake!.Path.Address} failed: {t.Exception!.GetBaseException().Message}" : "batch stream completed",
+            t.IsFaulted)),
             TaskScheduler.Default);
     }
 
     private void HandleOffered(Offered o)
     {
         if (o.Generation != _generation || _plan?.Intake is null) return;
-        _plan.Intake.Tell(new DataProtocol.OfferBatchStream(o.Source, Self, _settings.Node, _plan.PlanVersion));
+        _plan.Intake.Tell(new DataProtocol.OfferBatchStream(o.Source, Self, _settings.Node, _plan.PlanVersion, TraceContext.Inject(_streamSpan)));
     }
 
     private void HandleLocalWriter(LocalWriter w)
@@ -178,6 +191,7 @@ public sealed class DataNode : ReceiveActor, IWithTimers
     private void HandleTransportEnded(TransportEnded t)
     {
         if (t.Generation != _generation || _plan is null) return;
+        if (t.Failed) _streamSpan.Fail(t.Reason);
         _log.Warning("{0}; voiding {1} lease(s) and starting a new stream", t.Reason, _leases.Count);
         _coordinator.Tell(new DataProtocol.DataStreamBroken(Self, _plan.CoordinatorId, t.Reason));
         var plan = _plan;
@@ -235,6 +249,13 @@ public sealed class DataNode : ReceiveActor, IWithTimers
     private void Teardown()
     {
         _generation++;
+        if (_streamSpan is not null)
+        {
+            _streamSpan.SetTag(TelemetryTags.Bytes, Interlocked.Read(ref _streamBytes));
+            _streamSpan.SetTag(TelemetryTags.Batches, Interlocked.Read(ref _streamBatches));
+            _streamSpan.EndHeld();
+            _streamSpan = null;
+        }
         foreach (var (_, e) in _leases)
         {
             e.Tracker.Cancel.Cancel();

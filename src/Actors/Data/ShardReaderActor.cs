@@ -1,5 +1,6 @@
 using Akka.Actor;
 using Akka.Event;
+using LiteVae.Actors.Telemetry;
 
 namespace LiteVae.Actors.Data;
 
@@ -44,8 +45,40 @@ public sealed class ShardReaderActor : ReceiveActor
 
     private async Task Run(ShardReadRequest request, ShardReadCounts counts, CancellationToken ct)
     {
-        await foreach (var sample in _reader.ReadAsync(request, counts, ct).WithCancellation(ct))
-            await _pipeline.WriteAsync(sample, _lease, ct);
+        // One span per shard read (a child of the run's span that came with the lease), never per sample.
+        var l = _lease.Lease;
+        using var span = LiteVaeTelemetry.Default.Data.StartFrom("shard read", System.Diagnostics.ActivityKind.Consumer, l.TraceParent,
+        [
+            new(TelemetryTags.Shard, l.Shard), new(TelemetryTags.ShardPath, l.ShardPath), new(TelemetryTags.Epoch, l.Epoch),
+            new("litevae.lease.id", l.LeaseId), new("litevae.skipped", request.Skip.Count),
+        ]);
+        long bytes = 0, samples = 0;
+        try
+        {
+            await foreach (var sample in _reader.ReadAsync(request, counts, ct).WithCancellation(ct))
+            {
+                bytes += sample.Encoded.Length;
+                samples++;
+                await _pipeline.WriteAsync(sample, _lease, ct);
+            }
+        }
+        catch (OperationCanceledException) when (ct.IsCancellationRequested)
+        {
+            span?.SetTag(TelemetryTags.Outcome, "cancelled");   // the lease was voided (new plan): not an error
+            throw;
+        }
+        catch (Exception e)
+        {
+            span.Fail(e);
+            throw;
+        }
+        finally
+        {
+            span?.SetTag(TelemetryTags.Bytes, bytes);
+            span?.SetTag(TelemetryTags.Samples, samples);
+            span?.SetTag(TelemetryTags.BadSamples, counts.Bad.Count);
+            span?.SetTag("litevae.shard.samples", counts.Total);
+        }
     }
 
     private void HandleDone(ReadDone m)

@@ -1,6 +1,7 @@
 using Akka.Actor;
 using Akka.Event;
 using LiteVae.Actors.Protocol;
+using LiteVae.Actors.Telemetry;
 using static LiteVae.Actors.Protocol.EvalProtocol;
 
 namespace LiteVae.Actors.Eval;
@@ -42,6 +43,7 @@ public sealed class Evaluator : ReceiveActor, IWithTimers
     private RunEvaluation? _request;
     private IEvalJob? _job;
     private System.Diagnostics.Stopwatch _clock = new();
+    private System.Diagnostics.Activity? _span;   // the job's span, child of the request's (held across EvalSteps)
 
     public ITimerScheduler Timers { get; set; } = null!;
 
@@ -61,7 +63,11 @@ public sealed class Evaluator : ReceiveActor, IWithTimers
     protected override void PostStop()
     {
         if (_request is not null)
+        {
             _coordinator.Tell(new EvaluationFinished(_request.JobId, false, "the evaluator stopped", [], null, 0, 0));
+            _span.Fail("the evaluator stopped");
+        }
+        _span.EndHeld();
         _job?.Dispose();
     }
 
@@ -74,6 +80,11 @@ public sealed class Evaluator : ReceiveActor, IWithTimers
         }
         _request = r;
         _clock = System.Diagnostics.Stopwatch.StartNew();
+        _span = LiteVaeTelemetry.Default.Eval.StartHeld("eval job", System.Diagnostics.ActivityKind.Consumer, r.TraceParent,
+        [
+            new(TelemetryTags.JobId, r.JobId), new(TelemetryTags.Checkpoint, r.CheckpointPath), new(TelemetryTags.Node, _node),
+            new(TelemetryTags.RunId, Path.GetFileName(r.RunDir.TrimEnd('/'))), new("litevae.eval.data", r.Data ?? "experiment eval set"),
+        ]);
         _coordinator.Tell(new EvaluationStarted(r.JobId, _node));
         _log.Info("evaluation {0} of {1}", r.JobId, r.CheckpointPath);
         Self.Tell(EvalStep.Instance);
@@ -102,6 +113,16 @@ public sealed class Evaluator : ReceiveActor, IWithTimers
 
     private void Done(EvaluationFinished f)
     {
+        LiteVaeTelemetry.Default.EvalDuration.Record(f.Seconds, new KeyValuePair<string, object?>(TelemetryTags.Outcome, f.Ok ? "ok" : "failed"));
+        if (_span is not null)
+        {
+            _span.SetTag(TelemetryTags.Samples, f.Images);
+            foreach (var m in f.Metrics)
+                if (m.Value is double v) _span.SetTag($"litevae.eval.{m.Name}", v);
+            if (!f.Ok) _span.Fail(f.Error ?? "evaluation failed");
+            _span.EndHeld();
+            _span = null;
+        }
         _coordinator.Tell(f);
         if (_request is not null) Context.System.EventStream.Publish(new EvaluationDone(_request, f));
         _job?.Dispose();

@@ -59,9 +59,10 @@ public static class DataProtocol
     public sealed record DataStreamBroken(IActorRef Worker, string CoordinatorId, string Reason)
         : ILiteVaeMessage, IWithCoordinatorId;
 
-    /// <summary>Data node → trainer intake: a back-pressured stream of batch chunks (Akka.Streams StreamRef).</summary>
-    public sealed record OfferBatchStream(Akka.Streams.ISourceRef<BatchChunk> Source, IActorRef Worker, string Node, long PlanVersion)
-        : ILiteVaeMessage;
+    /// <summary>Data node → trainer intake: a back-pressured stream of batch chunks (Akka.Streams StreamRef).
+    /// <paramref name="TraceParent"/>: the sender's stream span, parent of the receiver's.</summary>
+    public sealed record OfferBatchStream(Akka.Streams.ISourceRef<BatchChunk> Source, IActorRef Worker, string Node, long PlanVersion,
+        string? TraceParent = null) : ILiteVaeMessage, ITraced;
 }
 
 /// <summary>

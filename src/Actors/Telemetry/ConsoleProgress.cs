@@ -4,7 +4,7 @@ namespace LiteVae.Actors.Telemetry;
 /// Shows a long job's progress line on a terminal. On a TTY the line is redrawn in place (carriage
 /// return + erase to end of line), at most every <see cref="RedrawInterval"/>; when the output is a file
 /// or a pipe (CI logs, <c>nohup</c>), it prints plain lines, one per <see cref="LogInterval"/>, so logs
-/// stay readable. The caller formats the line (ProgressTracker does it for training); this class only
+/// stay readable. The caller formats the line (TrainingProgressLine does it for training); this class only
 /// decides when and how it reaches the screen. Thread-safe: the trainer, data and eval actors report
 /// from their own threads.
 /// </summary>
@@ -104,13 +104,7 @@ public sealed class ConsoleProgress : IDisposable
     }
 
     /// <summary>A short duration: <c>42s</c>, <c>3m07s</c>, <c>5h02m</c>, <c>3d04h</c>.</summary>
-    public static string Duration(TimeSpan t)
-    {
-        if (t.TotalSeconds < 60) return $"{(int)Math.Ceiling(t.TotalSeconds)}s";
-        if (t.TotalMinutes < 60) return $"{(int)t.TotalMinutes}m{t.Seconds:00}s";
-        if (t.TotalHours < 48) return $"{(int)t.TotalHours}h{t.Minutes:00}m";
-        return $"{(int)t.TotalDays}d{t.Hours:00}h";
-    }
+    public static string Duration(TimeSpan t) => LiteVae.Model.Training.ProgressTracker.FormatDuration(t);
 
     private void Show(string line)
     {

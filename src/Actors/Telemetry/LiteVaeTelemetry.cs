@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Diagnostics.Metrics;
+using LiteVae.Model.Training;
 
 namespace LiteVae.Actors.Telemetry;
 
@@ -80,9 +81,9 @@ public sealed class LiteVaeTelemetry : IDisposable
             "Items waiting in each pipeline stage's queue (tag litevae.stage).");
         Meter.CreateObservableGauge("litevae.data.queue.bytes", ObserveQueueBytes, "By",
             "Bytes held by each pipeline stage (tag litevae.stage).");
-        Meter.CreateObservableGauge("litevae.gpu.memory.used", GpuMemory.ObserveUsed, "By",
+        Meter.CreateObservableGauge("litevae.gpu.memory.used", () => ObserveGpu(r => r.Used), "By",
             "Device memory in use on each GPU, as NVML reports it (all processes; includes the caching allocator's reserve).");
-        Meter.CreateObservableGauge("litevae.gpu.memory.total", GpuMemory.ObserveTotal, "By", "Device memory of each GPU (NVML).");
+        Meter.CreateObservableGauge("litevae.gpu.memory.total", () => ObserveGpu(r => r.Total), "By", "Device memory of each GPU (NVML).");
     }
 
     public ActivitySource Data { get; }
@@ -154,6 +155,9 @@ public sealed class LiteVaeTelemetry : IDisposable
         Eval.Dispose();
         Cluster.Dispose();
     }
+
+    private static IEnumerable<Measurement<long>> ObserveGpu(Func<GpuMemory.Reading, ulong> value) =>
+        GpuMemory.Read().Select(r => new Measurement<long>((long)value(r), new KeyValuePair<string, object?>(TelemetryTags.Device, $"gpu{r.Index}")));
 
     private IEnumerable<Measurement<long>> ObserveQueueDepths()
     {

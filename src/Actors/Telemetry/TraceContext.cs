@@ -54,6 +54,38 @@ public static class TraceContext
         return StartDetached(source, name, kind, traceParent: null, tags, links);
     }
 
+    /// <summary>
+    /// Starts a span of <paramref name="kind"/> under <paramref name="traceParent"/> (a new root when it is
+    /// null or malformed), detached from any ambient span, for work whose end is on this thread's stack
+    /// (dispose it there) or in an async flow started here.
+    /// </summary>
+    public static Activity? StartFrom(this ActivitySource source, string name, ActivityKind kind, string? traceParent,
+        IEnumerable<KeyValuePair<string, object?>>? tags = null) =>
+        StartDetached(source, name, kind, traceParent, tags, links: null);
+
+    /// <summary>
+    /// Starts a span that an actor holds across messages (a run, an eval job): it never becomes
+    /// <c>Activity.Current</c> of the dispatcher thread, which would make it the parent of unrelated work
+    /// handled on that thread later. End it with <see cref="EndHeld"/>.
+    /// </summary>
+    public static Activity? StartHeld(this ActivitySource source, string name, ActivityKind kind, string? traceParent,
+        IEnumerable<KeyValuePair<string, object?>>? tags = null)
+    {
+        var ambient = Activity.Current;
+        var span = StartDetached(source, name, kind, traceParent, tags, links: null);
+        Activity.Current = ambient;
+        return span;
+    }
+
+    /// <summary>Ends a span started with <see cref="StartHeld"/>, leaving this thread's current span as it was.</summary>
+    public static void EndHeld(this Activity? span)
+    {
+        if (span is null || span.IsStopped) return;
+        var ambient = Activity.Current;
+        span.Stop();
+        Activity.Current = ambient == span ? null : ambient;
+    }
+
     /// <summary>Marks a span failed with the exception's message (and records the exception once).</summary>
     public static void Fail(this Activity? activity, Exception error)
     {

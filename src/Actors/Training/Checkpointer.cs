@@ -1,6 +1,7 @@
 using Akka.Actor;
 using Akka.Event;
 using LiteVae.Actors.Protocol;
+using LiteVae.Actors.Telemetry;
 
 namespace LiteVae.Actors.Training;
 
@@ -12,9 +13,10 @@ namespace LiteVae.Actors.Training;
 /// </summary>
 public sealed class Checkpointer : ReceiveActor
 {
-    /// <summary>Local only: the snapshot holds tensors/arrays.</summary>
-    public sealed record Write(ICheckpointSnapshot Snapshot, string RunDir, string Reason, bool Droppable, IActorRef ReplyTo)
-        : INoSerializationVerificationNeeded;
+    /// <summary>Local only: the snapshot holds tensors/arrays. <paramref name="TraceParent"/>: the snapshot's span,
+    /// parent of the write's.</summary>
+    public sealed record Write(ICheckpointSnapshot Snapshot, string RunDir, string Reason, bool Droppable, IActorRef ReplyTo,
+        string? TraceParent = null) : INoSerializationVerificationNeeded;
 
     private sealed record Written(Write Job, string Path, double Seconds) : INoSerializationVerificationNeeded;
     private sealed record WriteFailed(Write Job, Exception Error) : INoSerializationVerificationNeeded;
@@ -61,11 +63,28 @@ public sealed class Checkpointer : ReceiveActor
         var job = _running = _pending.First.Value;
         _pending.RemoveFirst();
         var store = _store;
+        var telemetry = LiteVaeTelemetry.Default;
         Task.Run(() =>
         {
             var sw = System.Diagnostics.Stopwatch.StartNew();
-            try { return (store.Write(job.Snapshot, job.RunDir, job.Reason), sw.Elapsed.TotalSeconds); }
-            finally { job.Snapshot.Dispose(); }
+            using var span = telemetry.Checkpoint.StartFrom("checkpoint write", System.Diagnostics.ActivityKind.Internal, job.TraceParent,
+                [new(TelemetryTags.Step, job.Snapshot.Step), new(TelemetryTags.Reason, job.Reason)]);
+            try
+            {
+                string path = store.Write(job.Snapshot, job.RunDir, job.Reason);
+                span?.SetTag(TelemetryTags.Checkpoint, path);
+                return (path, sw.Elapsed.TotalSeconds);
+            }
+            catch (Exception e)
+            {
+                span.Fail(e);
+                throw;
+            }
+            finally
+            {
+                job.Snapshot.Dispose();
+                telemetry.CheckpointDuration.Record(sw.Elapsed.TotalSeconds, new KeyValuePair<string, object?>(TelemetryTags.Phase, "write"));
+            }
         }).PipeTo(Self, success: r => new Written(job, r.Item1, r.Item2), failure: e => new WriteFailed(job, e));
     }
 

@@ -5,6 +5,7 @@ using LiteVae.Actors.Data;
 using LiteVae.Actors.Distributed;
 using LiteVae.Actors.Ledger;
 using LiteVae.Actors.Protocol;
+using LiteVae.Actors.Telemetry;
 using static LiteVae.Actors.Protocol.GroupProtocol;
 using static LiteVae.Actors.Protocol.TrainerProtocol;
 
@@ -46,7 +47,7 @@ public sealed class DeviceTrainer : ReceiveActor, IWithTimers
     }
 
     /// <summary>Published on the local event stream once the engine is built (and restored).</summary>
-    public sealed record TrainerRestored(long Step, string? Checkpoint, string Device) : INoSerializationVerificationNeeded;
+    public sealed record TrainerRestored(long Step, string? Checkpoint, string Device, long MaxSteps = 0) : INoSerializationVerificationNeeded;
 
     private sealed class RegisterTick : INoSerializationVerificationNeeded { public static readonly RegisterTick Instance = new(); }
     private sealed class ProgressTick : INoSerializationVerificationNeeded { public static readonly ProgressTick Instance = new(); }
@@ -107,9 +108,12 @@ public sealed class DeviceTrainer : ReceiveActor, IWithTimers
     private readonly EngineHolder _holder = new();
     private JoinTrainerGroup? _group;   // the generation this trainer joined (null: training alone)
     private bool IsFollower => _group is { Rank: > 0 };
+    private TrainingTracer? _tracer;   // step metrics, one span per log window, checkpoint snapshot spans
 
     // The current log window.
     private long _windowStart = Stopwatch.GetTimestamp();
+    private DateTime _windowStartUtc = DateTime.UtcNow;
+    private long _windowFirstStep;
     private long? _waitStart;
     private double _windowWait, _windowStepTime;
     private int _windowImages, _windowSteps;
@@ -235,14 +239,20 @@ public sealed class DeviceTrainer : ReceiveActor, IWithTimers
         _start = st;
         _log.Info("initialising trainer for {0} (resume from {1})", st.RunDir, st.ResumeFrom ?? "nothing: fresh run");
         RestoredState restored;
+        // Building the model and restoring a checkpoint is work a user waits on: a span under the run.
+        using var startSpan = LiteVaeTelemetry.Default.Train.StartFrom("trainer start", ActivityKind.Internal, st.TraceParent,
+            [new(TelemetryTags.Node, _settings.Node), new(TelemetryTags.Checkpoint, st.ResumeFrom)]);
         try
         {
             _engine = _factory();
             _holder.Engine = _engine as IDataParallelEngine;
             restored = _engine.Initialize(st.ExperimentHocon, st.RunDir, st.ResumeFrom);
+            startSpan?.SetTag(TelemetryTags.Device, _engine.Device);
+            startSpan?.SetTag(TelemetryTags.Step, restored.Step);
         }
         catch (Exception e)
         {
+            startSpan.Fail(e);
             // A bad config, a checkpoint that does not fit or a missing libtorch fails the same way every
             // time: report it (the single-process `train` ends with this error) and offer this trainer again
             // later instead of crash-looping under the backoff supervisor.
@@ -260,7 +270,8 @@ public sealed class DeviceTrainer : ReceiveActor, IWithTimers
             ? new ConsumedLog()
             : ConsumedLog.FromState(DataPosition.Parse(restored.DataPosition, st.ResumeFrom ?? st.RunDir));
         if (st.ResumeFrom is not null) _lastCheckpointStep = restored.Step;
-        Context.System.EventStream.Publish(new TrainerRestored(restored.Step, st.ResumeFrom, _engine.Device));
+        _tracer = new TrainingTracer(LiteVaeTelemetry.Default, Path.GetFileName(st.RunDir.TrimEnd('/')), _settings.Node, _engine.Device, st.TraceParent);
+        Context.System.EventStream.Publish(new TrainerRestored(restored.Step, st.ResumeFrom, _engine.Device, st.MaxSteps));
         _coordinator.Tell(new TrainerReady(st.CoordinatorId, restored.Step, _consumed.ToState()));
     }
 
@@ -302,9 +313,11 @@ public sealed class DeviceTrainer : ReceiveActor, IWithTimers
                 failure: _ => IntakeClosed.Instance);
             return;
         }
+        double stepWait = 0;
         if (_waitStart is long ws)
         {
-            _windowWait += Stopwatch.GetElapsedTime(ws).TotalSeconds;
+            stepWait = Stopwatch.GetElapsedTime(ws).TotalSeconds;
+            _windowWait += stepWait;
             _waitStart = null;
         }
         IReadOnlyDictionary<string, double>? losses;
@@ -326,7 +339,9 @@ public sealed class DeviceTrainer : ReceiveActor, IWithTimers
             {
                 throw new GroupLostException($"rank 0 lost the group at step {_engine.Step}: {e.Message}", e);
             }
-            _windowStepTime += Stopwatch.GetElapsedTime(t0).TotalSeconds;
+            double stepSeconds = Stopwatch.GetElapsedTime(t0).TotalSeconds;
+            _windowStepTime += stepSeconds;
+            _tracer?.Step(stepSeconds, stepWait, batch.Count);
             _windowImages += batch.Count;
             _windowSteps++;
             var samples = batch.Samples.ToArray();
@@ -358,8 +373,22 @@ public sealed class DeviceTrainer : ReceiveActor, IWithTimers
             return;
         }
         _savingStep = _engine.Step;
-        var snapshot = _engine.Snapshot(DataPosition.Format(_consumed.ToState()));
-        _checkpointer.Tell(new Checkpointer.Write(snapshot, _start.RunDir, reason, droppable, Self));
+        // The snapshot is the part of a checkpoint that stalls training: its own span and histogram.
+        var span = _tracer?.StartSnapshot(_engine.Step, reason);
+        long t0 = Stopwatch.GetTimestamp();
+        ICheckpointSnapshot snapshot;
+        try { snapshot = _engine.Snapshot(DataPosition.Format(_consumed.ToState())); }
+        catch (Exception e)
+        {
+            span.Fail(e);
+            span.EndHeld();
+            throw;
+        }
+        LiteVaeTelemetry.Default.CheckpointDuration.Record(Stopwatch.GetElapsedTime(t0).TotalSeconds,
+            new KeyValuePair<string, object?>(TelemetryTags.Phase, "snapshot"));
+        string? parent = TraceContext.Inject(span);
+        span.EndHeld();
+        _checkpointer.Tell(new Checkpointer.Write(snapshot, _start.RunDir, reason, droppable, Self, parent));
     }
 
     private void Finish(string reason)
@@ -432,6 +461,8 @@ public sealed class DeviceTrainer : ReceiveActor, IWithTimers
     private void ResetWindow()
     {
         _windowStart = Stopwatch.GetTimestamp();
+        _windowStartUtc = DateTime.UtcNow;
+        _windowFirstStep = (_engine?.Step ?? 0) + 1;
         _windowWait = _windowStepTime = 0;
         _windowImages = _windowSteps = 0;
     }
@@ -443,6 +474,8 @@ public sealed class DeviceTrainer : ReceiveActor, IWithTimers
         _imagesPerSecond = wall > 0 ? _windowImages / wall : 0;
         _stepSeconds = _windowSteps > 0 ? _windowStepTime / _windowSteps : 0;
         _waitFraction = wall > 0 ? Math.Clamp(_windowWait / wall, 0, 1) : 0;
+        if (_engine is not null && _windowSteps > 0)
+            _tracer?.Window(_windowFirstStep, _engine.Step, _windowStartUtc, wall, _windowImages, _windowWait, _losses);
         ResetWindow();
     }
 

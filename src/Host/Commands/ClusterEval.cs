@@ -1,5 +1,7 @@
 using LiteVae.Actors.Protocol;
+using LiteVae.Actors.Telemetry;
 using LiteVae.Host.Node;
+using LiteVae.Host.Telemetry;
 
 namespace LiteVae.Host.Commands;
 
@@ -10,14 +12,20 @@ namespace LiteVae.Host.Commands;
 /// </summary>
 internal static class ClusterEval
 {
-    public static async Task<int> Run(string address, string checkpoint, string? data, bool wait, string? job, TimeSpan timeout)
+    /// <param name="span">The command's span: its traceparent travels with the request, so the coordinator's and
+    /// the eval node's spans join this trace.</param>
+    public static async Task<int> Run(string address, string checkpoint, string? data, bool wait, string? job, TimeSpan timeout,
+        System.Diagnostics.Activity? span = null)
     {
         await using var client = await ClusterClient.ConnectAsync(address, TimeSpan.FromSeconds(5));
         var quick = TimeSpan.FromSeconds(15);
         if (job is null)
         {
-            var accepted = await client.AskAsync<ClientProtocol.EvaluationAccepted>(new ClientProtocol.RequestEvaluation(checkpoint, data, null), quick);
+            var accepted = await client.AskAsync<ClientProtocol.EvaluationAccepted>(
+                new ClientProtocol.RequestEvaluation(checkpoint, data, TraceContext.Inject(span)), quick);
             Console.WriteLine($"evaluation {accepted.JobId} of {accepted.CheckpointPath} accepted");
+            span?.SetTag(TelemetryTags.JobId, accepted.JobId);
+            span?.SetTag(TelemetryTags.Checkpoint, accepted.CheckpointPath);
             if (!wait) return 0;
             job = accepted.JobId;
         }
@@ -28,6 +36,7 @@ internal static class ClusterEval
             if (s.State is EvaluationStatus.Done or EvaluationStatus.Failed || !wait)
             {
                 Console.Write(StatusFormat.Metrics(s));
+                if (s.State == EvaluationStatus.Failed) span.Fail($"evaluation {job} failed: {s.Error}");
                 return s.State == EvaluationStatus.Failed ? Cli.ExitUserError : 0;
             }
             if (DateTime.UtcNow > deadline)

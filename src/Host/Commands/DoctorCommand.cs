@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Runtime.InteropServices;
 using LiteVae.Actors.Telemetry;
+using LiteVae.Model.Training;
 using LiteVae.Host.Telemetry;
 using TorchSharp;
 

@@ -54,9 +54,9 @@ internal static class EvalCommand
         var timeout = ClusterCommandOptions.Timeout(1800);
         timeout.Description = "[cluster] Seconds to wait with --wait.";
 
-        Option[] standaloneOnly = [model, resolution, batch, limit, json, weightsDir, device, precision, lpips, noRfid, grid, ema, label, workers, otlp];
+        Option[] standaloneOnly = [model, resolution, batch, limit, json, weightsDir, device, precision, lpips, noRfid, grid, ema, label, workers];
         Option[] clusterOnly = [wait, job, timeout];
-        foreach (var o in new Option[] { cluster, checkpoint, data }.Concat(standaloneOnly).Concat(clusterOnly))
+        foreach (var o in new Option[] { cluster, checkpoint, data, otlp }.Concat(standaloneOnly).Concat(clusterOnly))
             command.Options.Add(o);
 
         Cli.SetAction(command, parse =>
@@ -67,8 +67,12 @@ internal static class EvalCommand
                 if (standaloneOnly.FirstOrDefault(Given) is { } extra)
                     throw new ConfigException($"{extra.Name} applies to a standalone evaluation only: with --cluster the eval node takes the " +
                                               "model, resolution, batch size, device and weights from the run's experiment config.");
-                return ClusterEval.Run(address, parse.GetValue(checkpoint) ?? "last", parse.GetValue(data), parse.GetValue(wait),
-                    parse.GetValue(job), TimeSpan.FromSeconds(parse.GetValue(timeout))).GetAwaiter().GetResult();
+                // The command's span is the root of the trace: coordinator → eval node spans become its children.
+                string spec = parse.GetValue(checkpoint) ?? "last";
+                using var trace = CommandTrace.Start("cli", "eval", parse.GetValue(otlp),
+                    [new(TelemetryTags.Peer, address), new("litevae.eval.checkpoint_spec", spec)]);
+                return trace.Run(() => ClusterEval.Run(address, spec, parse.GetValue(data), parse.GetValue(wait),
+                    parse.GetValue(job), TimeSpan.FromSeconds(parse.GetValue(timeout)), trace.Span).GetAwaiter().GetResult());
             }
             if (clusterOnly.FirstOrDefault(Given) is { } clusterOption)
                 throw new ConfigException($"{clusterOption.Name} needs --cluster host:port (it asks a running cluster about its evaluation jobs).");

@@ -2,6 +2,7 @@ using System.CommandLine;
 using Akka.Cluster;
 using LiteVae.Host.Config;
 using LiteVae.Host.Node;
+using LiteVae.Host.Telemetry;
 using Microsoft.Extensions.Hosting;
 
 namespace LiteVae.Host.Commands;
@@ -21,15 +22,17 @@ internal static class NodeCommand
         var hocon = new Option<string>("--hocon") { Description = "node settings: hocon/coordinator.conf, data-node.conf, trainer-node.conf, eval-node.conf …", Required = true };
         var config = new Option<string?>("--config") { Description = "experiment config (needed on coordinator nodes)" };
         var set = SetOption();
+        var otlp = TelemetryOptions.Otlp();
         var command = new Command("node", "Start one node of a LiteVae cluster with the roles its HOCON names; runs until stopped");
         command.Options.Add(hocon);
         command.Options.Add(config);
         command.Options.Add(set);
+        command.Options.Add(otlp);
         Cli.SetAction(command, parse =>
         {
             var (nodeSets, experimentSets) = SplitOverrides(parse.GetValue(set) ?? []);
             var file = HoconFile.Load(parse.GetValue(hocon)!, nodeSets);
-            return Run(file, parse.GetValue(config), resume: null, experimentSets, new NodeExtras(null, 0));
+            return Run(file, parse.GetValue(config), resume: null, experimentSets, new NodeExtras(null, 0), otlp: parse.GetValue(otlp));
         });
         return command;
     }
@@ -44,9 +47,12 @@ internal static class NodeCommand
 
     /// <summary>Runs a node until its ActorSystem terminates (stop command, Ctrl+C, downed).</summary>
     public static int Run(HoconFile file, string? experiment, string? resume, IReadOnlyList<string> experimentSets,
-        NodeExtras extras, Action<Akka.Actor.ActorSystem>? started = null)
+        NodeExtras extras, Action<Akka.Actor.ActorSystem>? started = null, string? otlp = null, string? telemetryRole = null)
     {
         var options = NodeOptions.Bind(file);
+        // OTLP export for this process (only when --otlp or OTEL_EXPORTER_OTLP_ENDPOINT is set); service
+        // litevae-<roles>, e.g. litevae-coordinator-trainer; flushed when the node stops.
+        using var telemetry = OtelSession.Start(telemetryRole ?? string.Join("-", options.Roles), otlp);
         var services = NodeServicesFactory.Create(options, experiment, resume, experimentSets, extras);
         using var host = NodeHost.Build(file, options, services, system =>
         {

@@ -3,6 +3,7 @@ using Akka.Actor;
 using LiteVae.Actors.Coordination;
 using LiteVae.Actors.Eval;
 using LiteVae.Actors.Protocol;
+using LiteVae.Actors.Telemetry;
 using LiteVae.Actors.Training;
 using LiteVae.Host.Node;
 using LiteVae.Host.Config;
@@ -37,7 +38,8 @@ internal static class TrainCommand
         var weights = new Option<string?>("--weights") { Description = "Folder with the LPIPS weight files (default $LITEVAE_WEIGHTS or ~/.cache/litevae/weights)." };
         // Test hook: slows checkpoint writing down so a test can kill the process mid-write.
         var writeDelay = new Option<int>("--debug-checkpoint-file-delay-ms") { Hidden = true, DefaultValueFactory = _ => 0 };
-        foreach (var o in new Option[] { config, set, resume, initFrom, device, maxSteps, runDir, runs, weights, writeDelay })
+        var otlp = TelemetryOptions.Otlp();
+        foreach (var o in new Option[] { config, set, resume, initFrom, device, maxSteps, runDir, runs, weights, writeDelay, otlp })
             command.Options.Add(o);
         Cli.SetAction(command, parse =>
         {
@@ -58,21 +60,24 @@ internal static class TrainCommand
             var extras = new NodeExtras(parse.GetValue(weights), parse.GetValue(writeDelay));
             var failed = new ProgressPrinter.Failure();
             int code = NodeCommand.Run(file, parse.GetValue(config), parse.GetValue(resume), experiment, extras, system =>
-                system.ActorOf(Props.Create(() => new ProgressPrinter(failed)), "progress-printer"));
+                system.ActorOf(Props.Create(() => new ProgressPrinter(failed)), "progress-printer"), parse.GetValue(otlp), "train");
             return failed.Reason is null ? code : 1;
         });
         return command;
     }
 
     /// <summary>
-    /// Prints progress lines and ends the process when the run is finished: after the held-out evaluation of
-    /// the final checkpoint (when the experiment evaluates), with the run's gain in held-out PSNR.
+    /// Shows the progress line (in place on a terminal; one plain line per log window otherwise) with messages
+    /// above it, and ends the process when the run is finished: after the held-out evaluation of the final
+    /// checkpoint (when the experiment evaluates), with the run's gain in held-out PSNR.
     /// </summary>
     private sealed class ProgressPrinter : ReceiveActor, IWithTimers
     {
         private sealed record EvalWaitOver;
 
         private static readonly TimeSpan EvalWait = TimeSpan.FromMinutes(30);
+        private readonly ConsoleProgress _display = ConsoleOutput.Progress(TimeSpan.Zero);
+        private TrainingProgressLine? _line;
         private readonly HashSet<long> _evaluated = [];
         private long _startStep;
         private RunFinished? _finished;
@@ -85,32 +90,33 @@ internal static class TrainCommand
 
         public ProgressPrinter(Failure failure)
         {
-            Receive<TrainerProtocol.TrainerProgress>(p =>
-            {
-                string losses = string.Join("  ", p.Losses.OrderBy(kv => kv.Key).Select(kv => FormattableString.Invariant($"{kv.Key} {kv.Value:G4}")));
-                Console.WriteLine(FormattableString.Invariant($"step {p.Step,7}  {p.ImagesPerSecond,7:F1} img/s  data wait {p.DataWaitFraction * 100,5:F1}%  {losses}"));
-            });
+            Receive<TrainerProtocol.TrainerProgress>(p => { if (_line?.Format(p) is { } line) _display.Report(line); });
             Receive<DeviceTrainer.TrainerRestored>(r =>
             {
                 _startStep = r.Step;
-                Console.WriteLine(r.Checkpoint is null ? $"training on {r.Device} from step 0" : $"resumed {r.Checkpoint} at step {r.Step} on {r.Device}");
+                _line = new TrainingProgressLine(r.Step, r.MaxSteps);
+                _display.Message(r.Checkpoint is null
+                    ? $"training on {r.Device} from step 0"
+                    : $"resumed {r.Checkpoint} at step {r.Step} on {r.Device}");
             });
             Receive<EvaluationDone>(d =>
             {
                 _runDir = d.Request.RunDir;
                 long? step = StepOf(d.Request.CheckpointPath);
-                if (!d.Result.Ok) Console.WriteLine($"eval of {d.Request.CheckpointPath} failed: {d.Result.Error}");
+                if (!d.Result.Ok) _display.Message($"eval of {d.Request.CheckpointPath} failed: {d.Result.Error}");
                 if (step is long s) _evaluated.Add(s);
                 if (_finished is { } f && step == f.Step) End(f);
             });
             Receive<DeviceTrainer.TrainerStartFailed>(f =>
             {
                 failure.Reason = f.Reason;
+                _display.Complete();
                 Console.Error.WriteLine($"error: the trainer could not start: {f.Reason}");
                 CoordinatedShutdown.Get(Context.System).Run(CoordinatedShutdown.ClrExitReason.Instance);
             });
             Receive<RunFinished>(f =>
             {
+                _display.Complete();
                 Console.WriteLine($"finished at step {f.Step} ({f.Reason}); checkpoint: {f.CheckpointPath ?? "none"}");
                 _finished = f;
                 _runDir ??= RunDirOf(f.CheckpointPath);

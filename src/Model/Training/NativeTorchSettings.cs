@@ -4,7 +4,7 @@ namespace LiteVae.Model.Training;
 
 /// <summary>
 /// libtorch switches that TorchSharp 0.107 does not expose, reached through their exported C++
-/// symbols in libtorch_cpu.so (already loaded by TorchSharp), and device memory from the CUDA runtime.
+/// symbols in libtorch_cpu.so (already loaded by TorchSharp).
 ///
 /// cuDNN benchmark mode: <c>at::globalContext().setBenchmarkCuDNN(bool)</c>. Both functions are plain
 /// exported symbols (Itanium ABI: the Context&amp; comes back in a register and is passed as the implicit
@@ -23,9 +23,6 @@ public static class NativeTorchSettings
     [UnmanagedFunctionPointer(CallingConvention.Cdecl)]
     [return: MarshalAs(UnmanagedType.I1)]
     private delegate bool GetBoolFn(IntPtr context);
-
-    [UnmanagedFunctionPointer(CallingConvention.Cdecl)]
-    private delegate int MemGetInfoFn(out nuint free, out nuint total);
 
     private const string GlobalContext = "_ZN2at13globalContextEv";
     private const string SetBenchmark = "_ZN2at7Context17setBenchmarkCuDNNEb";
@@ -54,40 +51,9 @@ public static class NativeTorchSettings
         return get!(context!());
     }
 
-    [UnmanagedFunctionPointer(CallingConvention.Cdecl)]
-    private delegate int NvmlInitFn();
-
-    [UnmanagedFunctionPointer(CallingConvention.Cdecl)]
-    private delegate int NvmlHandleFn(uint index, out IntPtr device);
-
-    [StructLayout(LayoutKind.Sequential)]
-    private struct NvmlMemory
-    {
-        public ulong Total;
-        public ulong Free;
-        public ulong Used;
-    }
-
-    [UnmanagedFunctionPointer(CallingConvention.Cdecl)]
-    private delegate int NvmlMemoryFn(IntPtr device, out NvmlMemory memory);
-
-    /// <summary>
-    /// Memory in use on the CUDA device (total − free, from cudaMemGetInfo of the CUDA runtime libtorch
-    /// loaded, else NVML's used memory of GPU <paramref name="index"/>): what the caching allocator holds
-    /// plus the CUDA context and any other process. Null without either library.
-    /// </summary>
-    public static long? CudaDeviceMemoryUsed(int index = 0)
-    {
-        foreach (var lib in new[] { "libcudart.so.13", "libcudart.so.12", "libcudart.so" })
-            if (TryGet(lib, "cudaMemGetInfo", out MemGetInfoFn? info) && info!(out var free, out var total) == 0)
-                return (long)(total - free);
-        if (TryGet("libnvidia-ml.so.1", "nvmlInit_v2", out NvmlInitFn? init)
-            && TryGet("libnvidia-ml.so.1", "nvmlDeviceGetHandleByIndex_v2", out NvmlHandleFn? handle)
-            && TryGet("libnvidia-ml.so.1", "nvmlDeviceGetMemoryInfo", out NvmlMemoryFn? memory)
-            && init!() == 0 && handle!((uint)index, out var device) == 0 && memory!(device, out var m) == 0)
-            return (long)m.Used;
-        return null;
-    }
+    /// <summary>Memory in use on CUDA device <paramref name="index"/>: see <see cref="GpuMemory.DeviceUsed"/>
+    /// (the one GPU-memory reader).</summary>
+    public static long? CudaDeviceMemoryUsed(int index = 0) => GpuMemory.DeviceUsed(index);
 
     private static bool TryGet<T>(string library, string symbol, out T? function) where T : Delegate
     {

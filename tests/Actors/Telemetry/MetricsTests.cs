@@ -1,5 +1,6 @@
 using System.Diagnostics.Metrics;
 using LiteVae.Actors.Telemetry;
+using LiteVae.Model.Training;
 
 namespace LiteVae.Actors.Tests.Telemetry;
 

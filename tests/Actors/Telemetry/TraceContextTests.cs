@@ -41,6 +41,29 @@ public sealed class TraceContextTests : IDisposable
     }
 
     [Fact]
+    public void AHeldSpanNeverBecomesTheThreadsCurrentSpanAndEndsWithoutDisturbingIt()
+    {
+        string parent;
+        using (var client = _telemetry.Cluster.StartActivity("client")!)
+            parent = TraceContext.Inject(client)!;
+        Assert.Null(Activity.Current);
+
+        // An actor holds a job's span across messages: handling other messages meanwhile must not parent to it.
+        var held = _telemetry.Eval.StartHeld("eval job", ActivityKind.Consumer, parent)!;
+        Assert.Null(Activity.Current);
+        using (var other = _telemetry.Train.StartFrom("other message", ActivityKind.Internal, null)!)
+            Assert.Null(other.ParentId);
+        using var unrelated = _telemetry.Train.StartActivity("ambient")!;
+        held.EndHeld();
+        Assert.Same(unrelated, Activity.Current);
+        Assert.True(held.IsStopped);
+        Assert.Equal(parent.Split('-')[1], held.TraceId.ToHexString());
+        Assert.Equal(parent.Split('-')[2], held.ParentSpanId.ToHexString());
+        held.EndHeld();   // a second end is harmless
+        lock (_stopped) Assert.Single(_stopped, a => a.DisplayName == "eval job");
+    }
+
+    [Fact]
     public async Task ConsumerSpanOnAnotherThreadContinuesTheSendersTrace()
     {
         string traceParent;

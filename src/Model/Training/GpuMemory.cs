@@ -1,13 +1,15 @@
-using System.Diagnostics.Metrics;
 using System.Runtime.InteropServices;
 
-namespace LiteVae.Actors.Telemetry;
+namespace LiteVae.Model.Training;
 
 /// <summary>
-/// GPU memory as NVML (the NVIDIA driver's management library) reports it. TorchSharp 0.107 exposes no
-/// CUDA allocator statistics, so the device view is the one number available; it includes the caching
-/// allocator's reserve and other processes. Where the driver is absent (CPU machines) every read
-/// returns nothing, once probed, at no further cost.
+/// The one GPU-memory reader of LiteVae (the litevae.gpu.memory.* gauges, <c>litevae doctor</c>, the
+/// benchmarks). TorchSharp 0.107 exposes no CUDA allocator statistics, so the device view is the one number
+/// available; it includes the caching allocator's reserve, the CUDA context and other processes.
+/// <see cref="Read"/> asks NVML (the NVIDIA driver's management library) for every GPU; <see cref="DeviceUsed"/>
+/// asks the CUDA runtime libtorch loaded for this process's device (the index CUDA uses, which honours
+/// CUDA_VISIBLE_DEVICES), falling back to NVML. Where the driver is absent (CPU machines) every read returns
+/// nothing, once probed, at no further cost.
 /// </summary>
 public static class GpuMemory
 {
@@ -23,6 +25,9 @@ public static class GpuMemory
 
     [UnmanagedFunctionPointer(CallingConvention.Cdecl)]
     private delegate int InitFn();
+
+    [UnmanagedFunctionPointer(CallingConvention.Cdecl)]
+    private delegate int MemGetInfoFn(out nuint free, out nuint total);
 
     [UnmanagedFunctionPointer(CallingConvention.Cdecl)]
     private delegate int CountFn(out uint count);
@@ -52,13 +57,24 @@ public static class GpuMemory
         return list;
     }
 
-    internal static IEnumerable<Measurement<long>> ObserveUsed() =>
-        Read().Select(r => new Measurement<long>((long)r.Used, DeviceTag(r.Index)));
+    private static readonly Lazy<MemGetInfoFn?> CudaRuntime = new(() =>
+    {
+        foreach (var lib in new[] { "libcudart.so.13", "libcudart.so.12", "libcudart.so" })
+            if (NativeLibrary.TryLoad(lib, out var h) && NativeLibrary.TryGetExport(h, "cudaMemGetInfo", out var f))
+                return Marshal.GetDelegateForFunctionPointer<MemGetInfoFn>(f);
+        return null;
+    });
 
-    internal static IEnumerable<Measurement<long>> ObserveTotal() =>
-        Read().Select(r => new Measurement<long>((long)r.Total, DeviceTag(r.Index)));
-
-    private static KeyValuePair<string, object?> DeviceTag(int index) => new(TelemetryTags.Device, $"gpu{index}");
+    /// <summary>
+    /// Memory in use on CUDA device <paramref name="index"/> of this process (total − free from cudaMemGetInfo
+    /// for the current device, else NVML's used memory of GPU <paramref name="index"/>); null without either.
+    /// </summary>
+    public static long? DeviceUsed(int index = 0)
+    {
+        if (CudaRuntime.Value is { } info && info(out var free, out var total) == 0)
+            return (long)(total - free);
+        return Read().FirstOrDefault(r => r.Index == index) is { Total: > 0 } r ? (long)r.Used : null;
+    }
 
     private static Api? Load()
     {
