@@ -9,6 +9,7 @@ internal static class CommandCatalog
     {
         yield return DoctorCommand.Create();
         yield return WeightsCommand.Create();
+        yield return CertsCommand.Create();
         yield break;
     }
 }
