@@ -37,7 +37,7 @@ public sealed record TlsOptions(bool Enabled, string CaCertificate, string Certi
         try { own = X509CertificateLoader.LoadPkcs12(bytes, "", X509KeyStorageFlags.EphemeralKeySet); }
         catch (CryptographicException e)
         {
-            throw new ConfigException($"{Certificate}: not a readable PKCS#12 file ({e.Message}); issue one with `litevae certs issue <name>`.");
+            throw new ConfigException($"{Certificate}: not a readable PKCS#12 file ({e.Message}); point it at the <name>.p12 that `litevae certs issue` wrote (not the .crt).");
         }
         if (!own.HasPrivateKey)
             throw new ConfigException($"{Certificate}: holds no private key; use the .p12 file `litevae certs issue` wrote, not the .crt.");
