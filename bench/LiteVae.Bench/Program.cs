@@ -34,6 +34,6 @@ internal static class BenchCatalog
     {
         yield return new DiscriminatorStepBench();
         yield return new EvalMetricsBench();
-        yield break;
+        yield return new ModelInferenceBench();
     }
 }

@@ -9,7 +9,10 @@ internal static class CommandCatalog
     {
         yield return DoctorCommand.Create();
         yield return WeightsCommand.Create();
+        yield return InspectCommand.Create();
+        yield return EncodeCommand.Create();
+        yield return DecodeCommand.Create();
+        yield return ReconstructCommand.Create();
         yield return CertsCommand.Create();
-        yield break;
     }
 }

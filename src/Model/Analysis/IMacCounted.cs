@@ -10,6 +10,10 @@ namespace LiteVae.Model.Analysis;
 /// </summary>
 public interface IMacCounted
 {
-    /// <summary>MACs of one forward call that received <paramref name="input"/> and produced <paramref name="output"/>.</summary>
+    /// <summary>
+    /// MACs of one forward call that received <paramref name="input"/> and produced <paramref name="output"/>.
+    /// Use shapes only, never values: the profiler may pass shape-only stand-ins (meta-device tensors
+    /// with batch 1) for a forward that ran at batch 0.
+    /// </summary>
     long CountMacs(Tensor input, Tensor output);
 }

@@ -34,36 +34,34 @@ public static class CheckpointGuard
         module.state_dict().Select(kv => new TensorSpec(prefix + kv.Key, kv.Value.dtype, kv.Value.shape)).ToList();
 
     /// <summary>
-    /// Checks <paramref name="path"/> against <paramref name="expected"/> without allocating tensors.
-    /// Strict: the file's keys are exactly the expected ones. Not strict: keys outside the expected set are
-    /// allowed (e.g. loading the encoder out of a whole-autoencoder file), but every expected key must be there.
+    /// Checks <paramref name="path"/> against <paramref name="expected"/> without allocating tensors. Every
+    /// expected key must be there with its shape and a compatible dtype, and every key the module
+    /// <paramref name="owns"/> (default: all of them) must be expected; keys it does not own are allowed
+    /// (a training checkpoint's <c>loss.*</c> tensors when only the autoencoder is loaded).
     /// </summary>
-    public static SafetensorsHeader Verify(string path, IReadOnlyList<TensorSpec> expected, bool strict = true)
+    public static SafetensorsHeader Verify(string path, IReadOnlyList<TensorSpec> expected, Func<string, bool>? owns = null)
     {
         RefuseUnsafeFormat(path);
         CheckHeaderLength(path, HeaderLimit(expected.Count + 16));
         var header = Safetensors.ReadHeader(path);
         var problems = new List<string>();
+        var missing = new List<string>();
         var byKey = header.Entries.ToDictionary(e => e.Name, StringComparer.Ordinal);
         foreach (var spec in expected)
         {
             if (!byKey.TryGetValue(spec.Key, out var entry))
-            {
-                problems.Add($"missing '{spec.Key}'");
-                continue;
-            }
-            if (!entry.Shape.SequenceEqual(spec.Shape))
+                missing.Add(spec.Key);
+            else if (!entry.Shape.SequenceEqual(spec.Shape))
                 problems.Add($"'{spec.Key}' has shape [{string.Join(", ", entry.Shape)}], the model needs [{string.Join(", ", spec.Shape)}]");
             else if (!DTypeFits(entry.DType, spec.DType))
                 problems.Add($"'{spec.Key}' is {entry.DType}, the model needs {spec.DType}");
         }
-        if (strict)
-        {
-            var known = expected.Select(s => s.Key).ToHashSet(StringComparer.Ordinal);
-            var unexpected = header.Entries.Where(e => !known.Contains(e.Name)).Select(e => e.Name).ToList();
-            if (unexpected.Count > 0)
-                problems.Add($"{unexpected.Count} unexpected tensor(s): {string.Join(", ", unexpected.Take(5))}{(unexpected.Count > 5 ? ", ..." : "")}");
-        }
+        if (missing.Count > 0)
+            problems.Insert(0, $"{missing.Count} missing: {List(missing)}");
+        var known = expected.Select(s => s.Key).ToHashSet(StringComparer.Ordinal);
+        var unexpected = header.Entries.Where(e => !known.Contains(e.Name) && (owns is null || owns(e.Name))).Select(e => e.Name).ToList();
+        if (unexpected.Count > 0)
+            problems.Add($"{unexpected.Count} unexpected: {List(unexpected)}");
         // Every data byte must belong to a tensor: no trailing or hidden payload beyond what the header declares.
         long declared = header.Entries.Sum(e => e.End - e.Begin);
         long data = new FileInfo(path).Length - header.DataStart;
@@ -77,11 +75,11 @@ public static class CheckpointGuard
         return header;
     }
 
-    /// <summary>Verifies, then loads the expected tensors into <paramref name="module"/> (strict unless told).</summary>
-    public static LoadReport LoadInto(nn.Module module, string path, string prefix = "", bool strict = true)
+    /// <summary>Verifies, then loads the expected tensors into <paramref name="module"/> (see <see cref="Verify"/>).</summary>
+    public static LoadReport LoadInto(nn.Module module, string path, string prefix = "", Func<string, bool>? owns = null)
     {
         var expected = SpecOf(module, prefix);
-        Verify(path, expected, strict);
+        Verify(path, expected, owns);
         var keys = expected.Select(s => s.Key).ToHashSet(StringComparer.Ordinal);
         var tensors = Safetensors.Load(path, keys.Contains);
         try
@@ -132,6 +130,8 @@ public static class CheckpointGuard
         if (n > (ulong)limit)
             throw new CheckpointRefusedException($"{path}: header of {n} bytes is larger than any header for this model can be ({limit}); refused before reading it.");
     }
+
+    private static string List(IReadOnlyList<string> keys) => string.Join(", ", keys.Take(5)) + (keys.Count > 5 ? ", ..." : "");
 
     private static bool DTypeFits(ScalarType file, ScalarType model) =>
         file == model || (IsFloat(file) && IsFloat(model));   // float weights convert on copy (bf16 ↔ fp32)

@@ -1,0 +1,37 @@
+using LiteVae.Host.Config;
+using LiteVae.Model;
+using LiteVae.Model.Checkpoints;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace LiteVae.Host.Inference;
+
+/// <summary>Builds the autoencoder a model config describes, loads its weights strictly and moves it to a device/dtype.</summary>
+public static class ModelLoader
+{
+    /// <summary>Key prefixes of the autoencoder's own tensors; other keys in a weights file (a training
+    /// checkpoint's loss.* discriminator, for example) are not part of the model and are ignored.</summary>
+    public static readonly string[] ModelPrefixes = ["encoder.", "decoder.", "quantizer."];
+
+    public static LiteAutoencoder Load(string modelConf, string weightsPath, Device device, ScalarType dtype)
+    {
+        var config = ModelConfigBinder.Bind(HoconFile.Load(modelConf));
+        if (!File.Exists(weightsPath))
+            throw new FileNotFoundException($"{weightsPath}: weights file not found.", weightsPath);
+        var model = new LiteAutoencoder(config);
+        try
+        {
+            // Header checked against the model's state dict before any tensor is read; pickles refused.
+            CheckpointGuard.LoadInto(model, weightsPath, owns: key => ModelPrefixes.Any(p => key.StartsWith(p, StringComparison.Ordinal)));
+            model.eval();
+            if (dtype != ScalarType.Float32) model.to(dtype);
+            if (device.type != DeviceType.CPU) model.to(device);
+            return model;
+        }
+        catch
+        {
+            model.Dispose();
+            throw;
+        }
+    }
+}
