@@ -52,6 +52,31 @@ public sealed class PathPolicy
               $"({(_roots.Count > 1 ? string.Join(", ", _roots.Skip(1)) : "none configured: litevae.security.data-roots")}).");
     }
 
+    public const int MaxShardsInSpec = 100_000;
+
+    /// <summary>
+    /// A shard list in a command (eval --data): a file, a folder, or a brace pattern like
+    /// <c>eval-{0000..0007}.tar</c>. URLs are refused (a command must not make a node fetch from wherever it
+    /// says; put URLs in the experiment config); every path the pattern names must resolve inside a root.
+    /// </summary>
+    public void CheckShardSpec(string spec, string what)
+    {
+        if (spec.Contains("://", StringComparison.Ordinal))
+            throw new PathRefusedException($"{what}: URLs are not accepted in commands; name them in the experiment config instead.");
+        var m = System.Text.RegularExpressions.Regex.Match(spec, @"\{(?<lo>\d{1,9})\.\.(?<hi>\d{1,9})\}");
+        if (!m.Success)
+        {
+            Resolve(spec, what);
+            return;
+        }
+        long lo = long.Parse(m.Groups["lo"].Value), hi = long.Parse(m.Groups["hi"].Value);
+        if (hi < lo || hi - lo >= MaxShardsInSpec)
+            throw new PathRefusedException($"{what}: the pattern names {hi - lo + 1} shards; at most {MaxShardsInSpec} are accepted.");
+        for (long i = lo; i <= hi; i++)
+            Resolve(spec[..m.Index] + i.ToString(System.Globalization.CultureInfo.InvariantCulture).PadLeft(m.Groups["lo"].Length, '0')
+                    + spec[(m.Index + m.Length)..], what);
+    }
+
     private static bool IsInside(string path, string root) =>
         path == root || path.StartsWith(root.EndsWith('/') ? root : root + "/", StringComparison.Ordinal);
 

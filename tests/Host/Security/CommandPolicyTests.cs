@@ -82,6 +82,20 @@ public sealed class CommandPolicyTests : IDisposable
     }
 
     [Fact]
+    public void Shard_specs_in_commands_are_checked_path_by_path()
+    {
+        var p = Policy();
+        File.WriteAllText(Path.Combine(_data, "eval-0001.tar"), "tar");
+        p.CheckShardSpec(Path.Combine(_data, "eval-{0000..0001}.tar"), "data");
+        p.CheckShardSpec(_data, "data");
+        File.CreateSymbolicLink(Path.Combine(_data, "eval-0002.tar"), Path.Combine(_outside, "id_rsa"));
+        Assert.Contains("symbolic link", Assert.Throws<PathRefusedException>(() => p.CheckShardSpec(Path.Combine(_data, "eval-{0000..0002}.tar"), "data")).Message);
+        Assert.Contains("URLs", Assert.Throws<PathRefusedException>(() => p.CheckShardSpec("http://169.254.169.254/latest/eval-{0..3}.tar", "data")).Message);
+        Assert.Contains("at most", Assert.Throws<PathRefusedException>(() => p.CheckShardSpec(Path.Combine(_data, "e-{0..999999999}.tar"), "data")).Message);
+        Assert.Throws<PathRefusedException>(() => p.CheckShardSpec("/etc/{1..2}", "data"));
+    }
+
+    [Fact]
     public void Run_token_is_owner_only_stable_and_checked_in_constant_time()
     {
         string token = RunToken.Ensure(_run);
