@@ -92,6 +92,9 @@ public static class CheckpointGuard
         }
     }
 
+    /// <summary>True for the file names PyTorch pickles usually have (.pth, .pt, .ckpt, …).</summary>
+    public static bool HasPickleName(string path) => PickleExtensions.Contains(Path.GetExtension(path).ToLowerInvariant());
+
     /// <summary>Refuses pickles and zip archives (torch.save) by name and by content.</summary>
     public static void RefuseUnsafeFormat(string path)
     {
