@@ -43,7 +43,7 @@ public sealed class TestNode : IAsyncDisposable
     /// <param name="ssl">null: plain TCP.</param>
     /// <param name="cluster">false: a remote-only system, like the CLI client.</param>
     public static TestNode Start(DotNettySslSetup? ssl, bool cluster = true, int port = 0, int publicPort = 0, string? seed = null,
-        string name = SystemName)
+        string name = SystemName, string extra = "")
     {
         var config = ConfigurationFactory.ParseString($$"""
             akka {
@@ -70,15 +70,16 @@ public sealed class TestNode : IAsyncDisposable
               coordinated-shutdown.exit-clr = off
             }
             """);
+        if (extra != "") config = ConfigurationFactory.ParseString(extra).WithFallback(config);
         var bootstrap = BootstrapSetup.Create().WithConfig(config);
         var setup = ssl is null ? ActorSystemSetup.Create(bootstrap) : ActorSystemSetup.Create(bootstrap, ssl);
         return new TestNode(ActorSystem.Create(name, setup));
     }
 
     /// <summary>A seed that forms a cluster of one.</summary>
-    public static async Task<TestNode> StartSeed(DotNettySslSetup? ssl, int port = 0, int publicPort = 0)
+    public static async Task<TestNode> StartSeed(DotNettySslSetup? ssl, int port = 0, int publicPort = 0, string extra = "")
     {
-        var node = Start(ssl, port: port, publicPort: publicPort);
+        var node = Start(ssl, port: port, publicPort: publicPort, extra: extra);
         var cluster = Cluster.Get(node.System);
         cluster.Join(cluster.SelfAddress);
         await WaitFor(() => cluster.State.Members.Any(m => m.Status == MemberStatus.Up), TimeSpan.FromSeconds(10), "seed up");
