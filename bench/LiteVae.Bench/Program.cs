@@ -35,5 +35,6 @@ internal static class BenchCatalog
         yield return new DiscriminatorStepBench();
         yield return new EvalMetricsBench();
         yield return new ModelInferenceBench();
+        yield return new DataDecodeBench();
     }
 }

@@ -1,3 +1,4 @@
+using LiteVae.Data.Decoding;
 using SkiaSharp;
 
 namespace LiteVae.Data.Imaging;
@@ -10,40 +11,42 @@ public static class ImageFile
     public static bool IsImagePath(string path) =>
         Extensions.Contains(Path.GetExtension(path).ToLowerInvariant());
 
-    /// <summary>Decodes a PNG/JPEG/WebP file to RGB uint8. Throws InvalidDataException naming the file.</summary>
-    public static RgbImage Read(string path)
+    /// <summary>
+    /// Decodes a PNG/JPEG/WebP file to upright RGB uint8 (EXIF orientation applied; gray, CMYK, palette,
+    /// 16-bit and alpha inputs converted, alpha dropped). Throws InvalidDataException naming the file.
+    /// </summary>
+    public static RgbImage Read(string path) => Read(path, DecodeOptions.Default);
+
+    public static RgbImage Read(string path, DecodeOptions options)
     {
         if (!File.Exists(path))
             throw new FileNotFoundException($"{path}: file not found.", path);
-        using var bitmap = SKBitmap.Decode(path)
-            ?? throw new InvalidDataException($"{path}: not a readable image (PNG, JPEG or WebP expected).");
-        return FromBitmap(bitmap);
+        byte[] bytes = File.ReadAllBytes(path);
+        try
+        {
+            return Decode(bytes, options);
+        }
+        catch (BadSampleException e)
+        {
+            throw new InvalidDataException($"{path}: not a readable image ({e.Message}).", e);
+        }
     }
 
-    internal static RgbImage FromBitmap(SKBitmap bitmap)
+    /// <summary>Decodes encoded image bytes to upright RGB. Throws <see cref="BadSampleException"/>.</summary>
+    public static RgbImage Decode(ReadOnlyMemory<byte> bytes, DecodeOptions? options = null)
     {
-        using var rgba = bitmap.ColorType == SKColorType.Rgba8888 && bitmap.AlphaType != SKAlphaType.Premul
-            ? bitmap.Copy()
-            : ConvertToRgba(bitmap);
-        var image = RgbImage.Create(rgba.Width, rgba.Height);
-        var src = rgba.GetPixelSpan();
-        var dst = image.Pixels.AsSpan();
+        using var image = EncodedImage.Open(bytes, options ?? DecodeOptions.Default);
+        var decoded = new RgbaRegion();
+        image.DecodeUpright(8, decoded, new RgbaRegion());
+        var result = RgbImage.Create(decoded.Width, decoded.Height);
+        var src = decoded.Data.AsSpan(0, decoded.Width * decoded.Height * 4);
+        var dst = result.Pixels.AsSpan();
         for (int i = 0, j = 0; j < dst.Length; i += 4, j += 3)
         {
             dst[j] = src[i];
             dst[j + 1] = src[i + 1];
             dst[j + 2] = src[i + 2];
         }
-        return image;
-    }
-
-    private static SKBitmap ConvertToRgba(SKBitmap bitmap)
-    {
-        var info = new SKImageInfo(bitmap.Width, bitmap.Height, SKColorType.Rgba8888, SKAlphaType.Unpremul);
-        var result = new SKBitmap(info);
-        using var canvas = new SKCanvas(result);
-        canvas.Clear(SKColors.Black);
-        canvas.DrawBitmap(bitmap, 0, 0);
         return result;
     }
 

@@ -13,6 +13,7 @@ internal static class CommandCatalog
         yield return EncodeCommand.Create();
         yield return DecodeCommand.Create();
         yield return ReconstructCommand.Create();
+        yield return ShardsCommand.Create();
         yield return CertsCommand.Create();
     }
 }

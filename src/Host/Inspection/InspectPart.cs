@@ -26,6 +26,7 @@ public static class InspectCatalog
     public static IEnumerable<Provider> Providers()
     {
         yield return AutoencoderInspect.Parts;
+        yield return DiscriminatorInspect.Parts;
     }
 
     public static IReadOnlyList<InspectPart> PartsOf(HoconFile file, int resolution) =>

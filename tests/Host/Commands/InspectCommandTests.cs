@@ -24,6 +24,22 @@ public class InspectCommandTests
         Assert.Equal(["conv_in", "mid", "up", "conv_norm", "conv_out"], modules);
     }
 
+    [Theory]
+    [InlineData("disc-patchgan.conf", 2_765_633L, 3.15e9)]
+    [InlineData("disc-unetgan-s.conf", 2_757_075L, 2.28e9)]
+    [InlineData("disc-gigagan.conf", 14_378_276L, 3.23e9)]
+    public void DiscriminatorFilesReportReferenceCounts(string file, long parameters, double macs)
+    {
+        var r = CliRunner.Run("inspect", "--model", RepoPaths.Configs("model", file), "--resolution", "256", "--json");
+        Assert.True(r.ExitCode == 0, r.Error);
+        using var doc = JsonDocument.Parse(r.Out);
+        var part = doc.RootElement.GetProperty("parts").EnumerateArray().Single();
+        Assert.Equal("discriminator", part.GetProperty("name").GetString());
+        Assert.Equal(parameters, part.GetProperty("parameters").GetInt64());
+        // Spec 7: PatchGAN 3.15 G, UNetGAN-S 2.28 G, GigaGAN README 3.23 G (convs 3.11 G + attention).
+        Assert.InRange(part.GetProperty("macs").GetInt64() / macs, 0.98, 1.02);
+    }
+
     [Fact]
     public void TableListsModulesAndTotal()
     {
