@@ -33,6 +33,7 @@ internal static class BenchCatalog
     public static IEnumerable<IBenchmark> All()
     {
         yield return new DiscriminatorStepBench();
+        yield return new TracingOverheadBench();
         yield return new EvalMetricsBench();
         yield return new ModelInferenceBench();
         yield return new DataDecodeBench();

@@ -33,6 +33,20 @@ public sealed class DataPipeline : IAsyncDisposable
     /// <summary>Completes when the pipeline stops; faulted with the first error.</summary>
     public Task Completion => _completion;
 
+    /// <summary>
+    /// Items waiting now in each stage's input queue: <c>read</c> (encoded samples from all streams),
+    /// <c>decode</c> (samples for the decode workers), <c>assemble</c> (decoded samples for the batch
+    /// assembler) and <c>batch</c> (finished batches for the consumer). Cheap and thread-safe: the
+    /// queue-depth metrics read them from the exporter's thread.
+    /// </summary>
+    public IReadOnlyList<KeyValuePair<string, Func<long>>> QueueDepths =>
+    [
+        new("read", () => _streams.Sum(c => (long)c.Reader.Count)),
+        new("decode", () => _decodeInput.Reader.Count),
+        new("assemble", () => _decodeOutput.Reader.Count),
+        new("batch", () => _batches.Reader.Count),
+    ];
+
     private DataPipeline(DataPipelineOptions options, DataPosition start, DataStats stats)
     {
         // Readers block on file/HTTP reads and decoders on CPU work, both on pool threads; with fewer

@@ -1,5 +1,7 @@
 using System.CommandLine;
 using System.Runtime.InteropServices;
+using LiteVae.Actors.Telemetry;
+using LiteVae.Host.Telemetry;
 using TorchSharp;
 
 namespace LiteVae.Host.Commands;
@@ -28,8 +30,29 @@ internal static class DoctorCommand
                     Console.WriteLine($"device {i}      cuda:{i} ok (test op = {probe.cpu().item<float>()})");
                 }
             }
+            Console.WriteLine($"telemetry     {TelemetryStatus()}");
+            var gpus = GpuMemory.Read();
+            Console.WriteLine($"gpu memory    {(gpus.Count == 0 ? "no NVIDIA driver (NVML) found" : string.Join(", ", gpus.Select(g => $"gpu{g.Index} {g.Used / 1e9:F1}/{g.Total / 1e9:F1} GB used")))}");
             return 0;
         });
         return command;
+    }
+
+    /// <summary>What the OTEL_* variables would make a LiteVae command export.</summary>
+    private static string TelemetryStatus()
+    {
+        try
+        {
+            var config = OtelSettings.FromEnvironment(null);
+            var s = OtelSettings.From(config);
+            if (!s.Any) return "off (set OTEL_EXPORTER_OTLP_ENDPOINT or pass --otlp to export traces and metrics)";
+            string signals = s.Traces && s.Metrics ? "traces and metrics" : s.Traces ? "traces" : "metrics";
+            string endpoint = config[OtelSettings.Endpoint] ?? config[OtelSettings.TracesEndpoint] ?? config[OtelSettings.MetricsEndpoint] ?? "";
+            return $"{signals} to {endpoint} ({config[OtelSettings.Protocol] ?? "grpc"})";
+        }
+        catch (Config.ConfigException e)
+        {
+            return $"misconfigured: {e.Message}";
+        }
     }
 }

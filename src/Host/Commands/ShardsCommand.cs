@@ -1,8 +1,10 @@
 using System.CommandLine;
 using System.Diagnostics;
+using LiteVae.Actors.Telemetry;
 using LiteVae.Data;
 using LiteVae.Data.Decoding;
 using LiteVae.Data.Shards;
+using LiteVae.Host.Telemetry;
 
 namespace LiteVae.Host.Commands;
 
@@ -31,8 +33,9 @@ internal static class ShardsCommand
         var overwrite = new Option<bool>("--overwrite") { Description = "Replace existing <prefix>-*.tar shards in the output folder." };
         var workers = new Option<int>("--workers") { Description = "Threads that read and check images.", DefaultValueFactory = _ => Environment.ProcessorCount };
         var maxPixels = new Option<long>("--max-pixels") { Description = "Skip images with more pixels than this.", DefaultValueFactory = _ => DecodeOptions.Default.MaxPixels };
+        var otlp = TelemetryOptions.Otlp();
         var command = new Command("pack", "Pack a folder of images into WebDataset tar shards.");
-        foreach (var o in new Option[] { input, output, maxCount, maxSize, prefix, seed, noShuffle, fullDecode, classes, overwrite, workers, maxPixels })
+        foreach (var o in new Option[] { input, output, maxCount, maxSize, prefix, seed, noShuffle, fullDecode, classes, overwrite, workers, maxPixels, otlp })
             command.Options.Add(o);
         Cli.SetAction(command, parse => Pack(new PackOptions
         {
@@ -47,7 +50,7 @@ internal static class ShardsCommand
             Overwrite = parse.GetValue(overwrite),
             Workers = parse.GetValue(workers),
             Decode = DecodeOptions.Default with { MaxPixels = parse.GetValue(maxPixels) },
-        }, Console.Out));
+        }, Console.Out, ConsoleOutput.Interactive, parse.GetValue(otlp)));
         return command;
     }
 
@@ -67,19 +70,37 @@ internal static class ShardsCommand
         return command;
     }
 
-    internal static int Pack(PackOptions options, TextWriter output)
+    internal static int Pack(PackOptions options, TextWriter output, bool interactive = false, string? otlp = null)
+    {
+        using var trace = CommandTrace.Start("shards", "shards pack", otlp, [new(TelemetryTags.ShardPath, options.Output)]);
+        return trace.Run(() => Pack(options, output, interactive, trace.Span));
+    }
+
+    private static int Pack(PackOptions options, TextWriter output, bool interactive, Activity? span)
     {
         var clock = Stopwatch.StartNew();
-        var lastReport = TimeSpan.Zero;
+        var display = new ConsoleProgress(output, interactive, TimeSpan.FromSeconds(10));
         var progress = new SyncProgress<PackProgress>(p =>
         {
-            if (p.Done < p.Total && p.Elapsed - lastReport < TimeSpan.FromSeconds(2)) return;
-            lastReport = p.Elapsed;
             double rate = p.Done / Math.Max(p.Elapsed.TotalSeconds, 1e-3);
-            output.WriteLine($"packing: {p.Done:N0}/{p.Total:N0} images, {p.Shards} shards, {p.Bytes / 1e6:F1} MB, {rate:F0} images/s");
+            display.Report($"packing {p.Done:N0}/{p.Total:N0} images ({100.0 * p.Done / Math.Max(p.Total, 1):F1}%) | {p.Shards} shards | " +
+                           $"{p.Bytes / 1e6:F1} MB | {rate:F0} img/s | ETA {ConsoleProgress.Eta(p.Done, p.Total, p.Elapsed)}");
         });
-        var result = ShardPacker.Pack(options, progress);
+        PackResult result;
+        try
+        {
+            result = ShardPacker.Pack(options, progress);
+        }
+        finally
+        {
+            display.Complete();
+        }
         long bytes = result.Shards.Sum(s => s.Bytes);
+        span?.SetTag(TelemetryTags.Samples, result.Packed);
+        span?.SetTag(TelemetryTags.BadSamples, result.Skipped.Count);
+        span?.SetTag(TelemetryTags.Bytes, bytes);
+        span?.SetTag("litevae.shards", result.Shards.Count);
+        LiteVaeTelemetry.Default.BadSamples.Add(result.Skipped.Count, new KeyValuePair<string, object?>(TelemetryTags.Stage, "pack"));
         output.WriteLine($"packed {result.Packed:N0} images into {result.Shards.Count} shards ({bytes / 1e6:F1} MB) in {clock.Elapsed.TotalSeconds:F1} s");
         output.WriteLine($"source pattern: {result.Pattern}");
         if (result.Skipped.Count > 0)

@@ -1,0 +1,13 @@
+using System.CommandLine;
+
+namespace LiteVae.Host.Commands;
+
+/// <summary>The tracing flag of the long-running verbs (train, node, eval, shards pack).</summary>
+internal static class TelemetryOptions
+{
+    public static Option<string?> Otlp() => new("--otlp")
+    {
+        Description = "export traces and metrics over OTLP to this URL, e.g. http://localhost:4317 (a shortcut for " +
+                      "OTEL_EXPORTER_OTLP_ENDPOINT; every other OTEL_* variable applies as usual)",
+    };
+}
