@@ -15,13 +15,26 @@ public sealed class CommandAuthorizer
 
     private readonly byte[]? _token;
 
-    private CommandAuthorizer(bool tls, string? token)
+    private CommandAuthorizer(bool tls, string? token, bool inProcess = false)
     {
         Tls = tls;
+        _inProcess = inProcess;
         _token = token is null ? null : Encoding.UTF8.GetBytes(token);
     }
 
+    private readonly bool _inProcess;
+
     public bool Tls { get; }
+
+    /// <summary>
+    /// Whether commands may come without the envelope: with TLS (the transport admitted only certificate
+    /// holders) or in a test that runs everything in one process. Never decided from the sender's address:
+    /// a remote peer can claim any sender path it likes.
+    /// </summary>
+    public bool AcceptsUnsigned => Tls || _inProcess;
+
+    /// <summary>For actors wired up in one process without remoting (tests): everything is trusted.</summary>
+    public static CommandAuthorizer InProcess() => new(false, null, inProcess: true);
 
     /// <summary>Mutual TLS is on: the peer proved it holds a certificate of the cluster CA.</summary>
     public static CommandAuthorizer TransportAuthenticated() => new(true, null);
@@ -35,7 +48,7 @@ public sealed class CommandAuthorizer
 
     public Verdict Check(string? presented)
     {
-        if (Tls) return Verdict.Allowed;
+        if (Tls || _inProcess) return Verdict.Allowed;
         if (_token is null) return Verdict.AskCoordinatorNode;
         if (string.IsNullOrEmpty(presented) || presented.Length > 256) return Verdict.Refused;
         // Constant time: how much of a guess matched must not show in how long the answer takes.

@@ -112,6 +112,9 @@ public sealed class CommandPolicyTests : IDisposable
         Assert.Equal(CommandAuthorizer.Verdict.Refused, auth.Check(new string('x', 10_000)));
         Assert.Equal(CommandAuthorizer.Verdict.Allowed, CommandAuthorizer.TransportAuthenticated().Check(null));
         Assert.Equal(CommandAuthorizer.Verdict.AskCoordinatorNode, CommandAuthorizer.WithoutToken().Check(token));
+        Assert.False(auth.AcceptsUnsigned);
+        Assert.False(CommandAuthorizer.WithoutToken().AcceptsUnsigned);
+        Assert.True(CommandAuthorizer.TransportAuthenticated().AcceptsUnsigned);
 
         File.SetUnixFileMode(RunToken.PathIn(_run), PrivateFile.PublicRead);
         Assert.Contains("chmod 600", Assert.Throws<UnauthorizedAccessException>(() => RunToken.Read(_run)).Message);
