@@ -35,7 +35,10 @@ internal static class BenchCatalog
         yield return new DiscriminatorStepBench();
         yield return new TracingOverheadBench();
         yield return new EvalMetricsBench();
+        yield return new PipelineBench();
         yield return new ModelInferenceBench();
+        yield return new TrainStepBench();
         yield return new DataDecodeBench();
+        yield break;
     }
 }

@@ -9,10 +9,16 @@ internal static class CommandCatalog
     {
         yield return DoctorCommand.Create();
         yield return WeightsCommand.Create();
+        yield return StatusCommand.Create();
+        yield return EvalCommand.Create();
+        yield return CheckpointCommand.Create();
+        yield return StopCommand.Create();
         yield return InspectCommand.Create();
         yield return EncodeCommand.Create();
         yield return DecodeCommand.Create();
         yield return ReconstructCommand.Create();
+        yield return TrainCommand.Create();
+        yield return NodeCommand.Create();
         yield return ShardsCommand.Create();
         yield return CertsCommand.Create();
     }

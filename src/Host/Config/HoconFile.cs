@@ -147,5 +147,53 @@ public sealed class HoconFile
         : t == typeof(string) ? "a string"
         : "a list";
 
-    public string Render() => _config.Root.ToString();
+    /// <summary>
+    /// The resolved document as HOCON text that parses back to the same values (Akka's own ToString
+    /// leaves strings such as <c>train-{000000..000003}.tar</c> unquoted, which re-parse as objects).
+    /// </summary>
+    public string Render()
+    {
+        var sb = new System.Text.StringBuilder();
+        RenderObject(_config.Root.GetObject(), sb, 0);
+        return sb.ToString();
+    }
+
+    private static void RenderObject(Akka.Configuration.Hocon.HoconObject obj, System.Text.StringBuilder sb, int indent)
+    {
+        foreach (var (key, value) in obj.Items)
+        {
+            sb.Append(' ', indent).Append(Quote(key)).Append(value.IsObject() ? " " : " = ");
+            RenderValue(value, sb, indent);
+            sb.Append('\n');
+        }
+    }
+
+    private static void RenderValue(Akka.Configuration.Hocon.HoconValue value, System.Text.StringBuilder sb, int indent)
+    {
+        if (value.IsObject())
+        {
+            sb.Append("{\n");
+            RenderObject(value.GetObject(), sb, indent + 2);
+            sb.Append(' ', indent).Append('}');
+        }
+        else if (value.IsArray())
+        {
+            sb.Append('[');
+            var items = value.GetArray();
+            for (int i = 0; i < items.Count; i++)
+            {
+                if (i > 0) sb.Append(", ");
+                RenderValue(items[i], sb, indent);
+            }
+            sb.Append(']');
+        }
+        else
+            sb.Append(Quote(value.GetString() ?? "null"));
+    }
+
+    /// <summary>Bare words stay bare (numbers, booleans, simple keys); anything else is a JSON string.</summary>
+    private static string Quote(string text) =>
+        text.Length > 0 && text.All(c => char.IsAsciiLetterOrDigit(c) || c is '_' or '-' or '.') && !text.StartsWith('.') && !text.EndsWith('.')
+            ? text
+            : System.Text.Json.JsonSerializer.Serialize(text);
 }

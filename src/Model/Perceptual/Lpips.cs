@@ -90,7 +90,21 @@ public sealed class Lpips : Module<Tensor, Tensor, Tensor>
     /// </summary>
     public override void train(bool train = true) => base.train(false);
 
-    private Tensor Scale(Tensor x) => (x - shift) / scale;
+    // TorchSharp 0.107's module.to() skips non-persistent buffers, so shift/scale stay fp32 on the CPU:
+    // keep one copy per device and dtype (a per-call copy would also be a blocking GPU transfer).
+    private (Tensor Shift, Tensor Scale)? _scaling;
+
+    private Tensor Scale(Tensor x)
+    {
+        var cached = _scaling;
+        if (cached is not { } c || c.Shift.device_type != x.device_type || c.Shift.device_index != x.device_index || c.Shift.dtype != x.dtype)
+        {
+            cached?.Shift.Dispose();
+            cached?.Scale.Dispose();
+            _scaling = cached = (shift.to(x.dtype, x.device).DetachFromDisposeScope(), scale.to(x.dtype, x.device).DetachFromDisposeScope());
+        }
+        return (x - cached.Value.Shift) / cached.Value.Scale;
+    }
 
     private static Tensor UnitNormalize(Tensor f) => f / (f.square().sum(1, keepdim: true).sqrt() + NormEps);
 }

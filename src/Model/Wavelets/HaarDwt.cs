@@ -120,7 +120,20 @@ public sealed class HaarDwt : nn.Module<Tensor, Tensor[]>
         return scope.MoveToOuter(ll!.to(levels[0].dtype));
     }
 
-    private Tensor Weight(Device device) => filters.to(float32, device);
+    // TorchSharp 0.107's module.to() skips non-persistent buffers (named_buffers leaves them out), so
+    // `filters` stays on the CPU. Copying it per call would be a blocking host-to-device copy, i.e. a GPU
+    // sync inside every training step; keep one copy per device instead.
+    private Tensor? _deviceFilters;
+
+    private Tensor Weight(Device device)
+    {
+        if (_deviceFilters is null || _deviceFilters.device_type != device.type || _deviceFilters.device_index != device.index)
+        {
+            _deviceFilters?.Dispose();
+            _deviceFilters = filters.to(float32, device).DetachFromDisposeScope();
+        }
+        return _deviceFilters.alias();
+    }
 
     private void CheckInput(Tensor x)
     {

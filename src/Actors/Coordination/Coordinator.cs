@@ -1,0 +1,466 @@
+using Akka.Actor;
+using Akka.Cluster;
+using Akka.Event;
+using LiteVae.Actors.Ledger;
+using LiteVae.Actors.Protocol;
+using LiteVae.Actors.Training;
+using static LiteVae.Actors.Protocol.ClientProtocol;
+using static LiteVae.Actors.Protocol.DataProtocol;
+using static LiteVae.Actors.Protocol.EvalProtocol;
+using static LiteVae.Actors.Protocol.TrainerProtocol;
+
+namespace LiteVae.Actors.Coordination;
+
+/// <summary>
+/// The cluster singleton that owns the run: run state, the step budget, shard leases (through the
+/// <see cref="ShardLedger"/>), the checkpoint registry, evaluation jobs, and the answers to user commands.
+/// It holds no tensors and does no heavy work, so it can live on any node with the coordinator role; a new
+/// incarnation (its node was lost) rebuilds its state from the run directory and the trainer's report.
+/// </summary>
+public sealed class Coordinator : ReceiveActor, IWithTimers
+{
+    public const string RunWaiting = "waiting-for-trainer", RunStarting = "starting", RunTraining = "training",
+        RunPaused = "paused", RunStopping = "stopping", RunFinishedState = "finished";
+
+    private sealed class Tick : INoSerializationVerificationNeeded { public static readonly Tick Instance = new(); }
+    private sealed class LeaveCluster : INoSerializationVerificationNeeded { public static readonly LeaveCluster Instance = new(); }
+
+    private sealed record TrainerInfo(IActorRef Trainer, IActorRef Intake, string Node, string Device) : INoSerializationVerificationNeeded;
+    private sealed record DataNodeInfo(string Node, DataNodeHeartbeat Last) : INoSerializationVerificationNeeded;
+
+    private readonly ILoggingAdapter _log = Context.GetLogger();
+    private readonly RunPlan _plan;
+    private readonly ICheckpointStore _store;
+    private readonly CoordinatorSettings _settings;
+    private readonly string _id = Guid.NewGuid().ToString("N")[..12];
+    private readonly ShardLedger _ledger;
+    private readonly Dictionary<IActorRef, DataNodeInfo> _dataNodes = new();
+    private readonly Dictionary<IActorRef, (string Node, string? Job)> _evaluators = new();
+    private readonly Dictionary<string, (EvaluationStatus Status, RunEvaluation Request)> _jobs = new();
+    private readonly Queue<string> _queuedJobs = new();
+    private readonly SortedDictionary<long, string> _checkpoints = new();
+    private readonly List<(IActorRef Client, long AfterStep)> _checkpointWaiters = [];
+    private readonly List<IActorRef> _stopWaiters = [];
+    private readonly List<(string Worker, string Node, long AtStep, DateTime At)> _lostWorkers = [];
+
+    private TrainerInfo? _trainer;
+    private string _state = RunWaiting;
+    private long _planVersion;
+    private bool _planActive;
+    private long _step;
+    private TrainerProgress? _progress;
+    private long _discarded;
+    private int _jobCounter;
+    private bool _stopRequested;
+
+    public ITimerScheduler Timers { get; set; } = null!;
+
+    public Coordinator(RunPlan plan, ICheckpointStore store, CoordinatorSettings settings)
+    {
+        (_plan, _store, _settings) = (plan, store, settings);
+        _ledger = new ShardLedger(plan.Shards, plan.Seed);
+
+        Receive<Tick>(_ => HandleTick());
+        // trainer
+        Receive<RegisterTrainer>(HandleRegisterTrainer);
+        Receive<TrainerReady>(HandleTrainerReady);
+        Receive<SamplesConsumed>(HandleConsumed);
+        Receive<TrainerProgress>(p =>
+        {
+            if (p.CoordinatorId != _id) return;
+            (_progress, _step, _discarded) = (p, p.Step, p.DiscardedBatches);
+            Context.System.EventStream.Publish(p);   // local progress display (litevae train)
+        });
+        Receive<TrainingFinished>(HandleFinished);
+        Receive<CheckpointEvents.CheckpointSaved>(HandleCheckpointSaved);
+        Receive<CheckpointEvents.CheckpointFailed>(f =>
+        {
+            _log.Error("checkpoint of step {0} failed: {1}", f.Step, f.Reason);
+            foreach (var (c, _) in _checkpointWaiters) c.Tell(new CommandRejected("checkpoint", $"writing the checkpoint failed: {f.Reason}"));
+            _checkpointWaiters.Clear();
+        });
+        // data
+        Receive<DataNodeHeartbeat>(HandleDataHeartbeat);
+        Receive<RequestLease>(HandleRequestLease);
+        Receive<LeaseRead>(m => { if (m.CoordinatorId == _id) TellClosed(_ledger.LeaseRead(m.LeaseId, m.SamplesInShard, m.Bad)); });
+        Receive<LeaseFailed>(HandleLeaseFailed);
+        Receive<DataStreamBroken>(HandleStreamBroken);
+        // eval
+        Receive<EvaluatorHeartbeat>(HandleEvaluatorHeartbeat);
+        Receive<EvaluationStarted>(m => UpdateJob(m.JobId, s => s with { State = EvaluationStatus.Running, Node = m.Node }));
+        Receive<EvaluationFinished>(HandleEvaluationFinished);
+        // clients
+        Receive<GetClusterStatus>(_ => Sender.Tell(BuildStatus()));
+        Receive<RequestEvaluation>(HandleRequestEvaluation);
+        Receive<GetEvaluation>(m => Sender.Tell(_jobs.TryGetValue(m.JobId, out var j)
+            ? j.Status
+            : new CommandRejected("eval", $"no evaluation job '{m.JobId}' (known: {string.Join(", ", _jobs.Keys.DefaultIfEmpty("none"))})")));
+        Receive<RequestCheckpoint>(HandleRequestCheckpoint);
+        Receive<RequestStop>(HandleRequestStop);
+        Receive<PauseTraining>(m => { _trainer?.Trainer.Tell(m); if (_state == RunTraining) _state = RunPaused; });
+        Receive<ResumeTraining>(m => { _trainer?.Trainer.Tell(m); if (_state == RunPaused) _state = RunTraining; });
+        Receive<LeaveCluster>(_ => HandleLeaveCluster());
+        Receive<Terminated>(HandleTerminated);
+    }
+
+    public static Props Props(RunPlan plan, ICheckpointStore store, CoordinatorSettings settings) =>
+        Akka.Actor.Props.Create(() => new Coordinator(plan, store, settings));
+
+    protected override void PreStart()
+    {
+        foreach (var c in _store.List(_plan.RunDir))
+            _checkpoints[c.Step] = c.Path;
+        _step = _checkpoints.Count > 0 ? _checkpoints.Keys.Max() : 0;
+        _log.Info("coordinator {0} for {1}: {2} shards, {3} steps, {4} checkpoint(s) on disk",
+            _id, _plan.RunDir, _plan.Shards.Count, _plan.MaxSteps, _checkpoints.Count);
+        Timers.StartPeriodicTimer("tick", Tick.Instance, _settings.Tick, _settings.Tick);
+    }
+
+    // ---------------------------------------------------------------- trainer
+
+    private void HandleRegisterTrainer(RegisterTrainer r)
+    {
+        if (_state == RunFinishedState)
+        {
+            return;   // nothing to train; a late trainer stays idle
+        }
+        if (_trainer is not null && !_trainer.Trainer.Equals(r.Trainer))
+        {
+            _log.Warning("trainer {0} replaces {1}", r.Trainer.Path, _trainer.Trainer.Path);
+            Context.Unwatch(_trainer.Trainer);
+            TrainerGone();
+        }
+        if (_trainer is null)
+        {
+            _trainer = new TrainerInfo(r.Trainer, r.Intake, r.Node, r.Device);
+            Context.Watch(r.Trainer);
+            _state = RunStarting;
+        }
+        string? resume = _checkpoints.Count > 0 ? _checkpoints[_checkpoints.Keys.Max()] : null;
+        _log.Info("starting trainer on {0} ({1})", r.Node, resume is null ? "fresh run" : $"resume from {resume}");
+        r.Trainer.Tell(new StartTraining(_id, _plan.ExperimentHocon, _plan.RunDir, resume, _plan.MaxSteps,
+            _plan.CheckpointEvery, _plan.LogEvery, null));
+    }
+
+    private void HandleTrainerReady(TrainerReady r)
+    {
+        if (r.CoordinatorId != _id || _trainer is null || !Sender.Equals(_trainer.Trainer)) return;
+        _ledger.Restore(r.Consumed);
+        _step = r.Step;
+        _planVersion++;
+        _planActive = true;
+        _state = _stopRequested ? RunStopping : RunTraining;
+        _log.Info("trainer ready at step {0}; plan {1}; epoch {2}", r.Step, _planVersion, _ledger.CurrentEpoch);
+        BroadcastPlan();
+        _trainer.Trainer.Tell(new BeginSteps(_id, _planVersion));
+        if (_stopRequested) _trainer.Trainer.Tell(new StopTraining("stop requested", null));
+    }
+
+    private void HandleConsumed(SamplesConsumed m)
+    {
+        if (m.CoordinatorId != _id) return;
+        _step = Math.Max(_step, m.Step);
+        TellClosed(_ledger.Consumed(m.Samples));
+        if (_lostWorkers.Count > 0) ReleaseLostWorkers();
+    }
+
+    private void TellClosed(IReadOnlyList<int> closed)
+    {
+        foreach (int e in closed)
+        {
+            _log.Info("epoch {0} complete", e);
+            _trainer?.Trainer.Tell(new EpochClosed(_id, e));
+        }
+    }
+
+    private void HandleFinished(TrainingFinished f)
+    {
+        if (f.CoordinatorId != _id) return;
+        _step = f.Step;
+        _state = RunFinishedState;
+        _planActive = false;
+        _planVersion++;
+        BroadcastPlan();
+        var acc = _ledger.Accounting(_discarded);
+        _log.Info($"run finished at step {f.Step}; checkpoint {f.CheckpointPath ?? "none"}; samples: {acc.SamplesConsumed} consumed, " +
+                  $"{acc.Duplicated} duplicated, {acc.Lost} lost, {acc.BadSamples} bad, {acc.ReLeasedShards} shard(s) re-leased, " +
+                  $"{acc.DiscardedBatches} stale batch(es) discarded");
+        foreach (var w in _stopWaiters) w.Tell(new RunStopped(f.Step, f.CheckpointPath));
+        _stopWaiters.Clear();
+        Context.System.EventStream.Publish(new RunFinished(f.Step, f.CheckpointPath, _stopRequested ? "stopped" : "step budget reached"));
+        if (_stopRequested && _settings.LeaveClusterWhenStopped)
+            Timers.StartSingleTimer("leave", LeaveCluster.Instance, TimeSpan.FromSeconds(1));
+    }
+
+    private void HandleCheckpointSaved(CheckpointEvents.CheckpointSaved s)
+    {
+        if (!string.IsNullOrEmpty(s.Path)) _checkpoints[s.Step] = s.Path;
+        for (int i = _checkpointWaiters.Count - 1; i >= 0; i--)
+        {
+            if (s.Step < _checkpointWaiters[i].AfterStep) continue;
+            _checkpointWaiters[i].Client.Tell(s with { Path = _checkpoints.GetValueOrDefault(s.Step, s.Path) });
+            _checkpointWaiters.RemoveAt(i);
+        }
+        if (_plan.EvalEachCheckpoint && !string.IsNullOrEmpty(s.Path) && s.Reason is "interval" or "final" && _evaluators.Count > 0)
+            StartJob(s.Path, null, null);
+    }
+
+    private void TrainerGone()
+    {
+        _trainer = null;
+        if (_state != RunFinishedState) _state = RunWaiting;
+        // Everything in flight was meant for that trainer's weights: void it; the next trainer's
+        // checkpoint says what to read again.
+        _ledger.VoidAllLeases();
+        _planActive = false;
+        _planVersion++;
+        BroadcastPlan();
+    }
+
+    // ---------------------------------------------------------------- data
+
+    private static string Key(IActorRef worker) => worker.Path.ToSerializationFormat();
+
+    private DataPlan CurrentPlan() =>
+        new(_id, _planVersion, _plan.ExperimentHocon, _planActive ? _trainer?.Intake : null, null);
+
+    private void BroadcastPlan()
+    {
+        var plan = CurrentPlan();
+        foreach (var w in _dataNodes.Keys) w.Tell(plan);
+    }
+
+    private void HandleDataHeartbeat(DataNodeHeartbeat hb)
+    {
+        if (!_dataNodes.ContainsKey(hb.Worker))
+        {
+            _log.Info("data node {0} joined ({1} leases)", hb.Node, hb.MaxLeases);
+            Context.Watch(hb.Worker);
+        }
+        _dataNodes[hb.Worker] = new DataNodeInfo(hb.Node, hb);
+        if (hb.CoordinatorId != _id || hb.PlanVersion != _planVersion)
+            hb.Worker.Tell(CurrentPlan());
+    }
+
+    private void HandleRequestLease(RequestLease r)
+    {
+        if (r.CoordinatorId != _id || r.PlanVersion != _planVersion)
+        {
+            r.Worker.Tell(CurrentPlan());
+            r.Worker.Tell(new NoLeaseAvailable(_id, _planVersion, "plan changed"));
+            return;
+        }
+        if (!_planActive || _state is not (RunTraining or RunPaused))
+        {
+            r.Worker.Tell(new NoLeaseAvailable(_id, _planVersion, $"run is {_state}"));
+            return;
+        }
+        var g = _ledger.NextLease(Key(r.Worker));
+        if (g is null)
+        {
+            r.Worker.Tell(new NoLeaseAvailable(_id, _planVersion, "every shard of the open epochs is leased"));
+            return;
+        }
+        r.Worker.Tell(new ShardLeased(_id, _planVersion, g.LeaseId, g.Epoch, g.Shard, g.ShardPath, _plan.Seed, g.Skip, null));
+    }
+
+    private void HandleLeaseFailed(LeaseFailed f)
+    {
+        if (f.CoordinatorId != _id) return;
+        _log.Warning("lease {0} failed: {1}", f.LeaseId, f.Reason);
+        TellClosed(_ledger.LeaseFailed(f.LeaseId));
+    }
+
+    private void HandleStreamBroken(DataStreamBroken b)
+    {
+        if (b.CoordinatorId != "" && b.CoordinatorId != _id) return;
+        _log.Warning("data node {0}: {1}", b.Worker.Path.Address, b.Reason);
+        DeferWorkerLost(Key(b.Worker), b.Worker.Path.Address.ToString());
+    }
+
+    /// <summary>
+    /// A lost worker's shards are re-leased once the batches it already delivered have left the trainer's
+    /// intake (a few steps) and their samples are marked consumed, so re-reading skips them instead of
+    /// duplicating them; after 3 s at most, so a stalled trainer cannot hold the shards back.
+    /// </summary>
+    private void DeferWorkerLost(string worker, string node)
+    {
+        if (_lostWorkers.Any(w => w.Worker == worker)) return;
+        _lostWorkers.Add((worker, node, _step, DateTime.UtcNow));
+        ReleaseLostWorkers();
+    }
+
+    private void ReleaseLostWorkers()
+    {
+        int drain = (_progress?.IntakeCapacity ?? 4) + 1;
+        for (int i = _lostWorkers.Count - 1; i >= 0; i--)
+        {
+            var w = _lostWorkers[i];
+            if (_step - w.AtStep <= drain && DateTime.UtcNow - w.At < TimeSpan.FromSeconds(3) && _planActive) continue;
+            _lostWorkers.RemoveAt(i);
+            int n = _ledger.WorkerLost(w.Worker);
+            _log.Warning("data node {0} is gone; re-leasing its {1} unfinished shard(s)", w.Node, n);
+        }
+    }
+
+    // ---------------------------------------------------------------- eval
+
+    private void HandleEvaluatorHeartbeat(EvaluatorHeartbeat hb)
+    {
+        if (!_evaluators.ContainsKey(hb.Evaluator))
+        {
+            _log.Info("evaluator on {0} joined", hb.Node);
+            Context.Watch(hb.Evaluator);
+            _evaluators[hb.Evaluator] = (hb.Node, null);
+        }
+        DispatchJobs();
+    }
+
+    private void HandleRequestEvaluation(RequestEvaluation r)
+    {
+        string path;
+        try { path = _store.Resolve(_plan.RunDir, r.Checkpoint); }
+        catch (CheckpointNotFoundException e)
+        {
+            Sender.Tell(new CommandRejected("eval", e.Message));
+            return;
+        }
+        if (_evaluators.Count == 0)
+        {
+            Sender.Tell(new CommandRejected("eval",
+                $"no node with role '{ClusterRoles.Eval}' is up in this cluster; start one with: litevae node --hocon hocon/eval-node.conf --set litevae.node.seed-nodes=[...]"));
+            return;
+        }
+        string id = StartJob(path, r.Data, r.TraceParent);
+        Sender.Tell(new EvaluationAccepted(id, path));
+    }
+
+    private string StartJob(string checkpoint, string? data, string? traceParent)
+    {
+        string id = $"eval-{++_jobCounter:D4}-{_id[..4]}";
+        var req = new RunEvaluation(id, checkpoint, data, _plan.ExperimentHocon, _plan.RunDir, traceParent);
+        _jobs[id] = (new EvaluationStatus(id, EvaluationStatus.Queued, checkpoint, null, [], null, null), req);
+        _queuedJobs.Enqueue(id);
+        DispatchJobs();
+        return id;
+    }
+
+    private void DispatchJobs()
+    {
+        while (_queuedJobs.Count > 0)
+        {
+            var free = _evaluators.FirstOrDefault(kv => kv.Value.Job is null);
+            if (free.Key is null) return;
+            string id = _queuedJobs.Dequeue();
+            _evaluators[free.Key] = (free.Value.Node, id);
+            UpdateJob(id, s => s with { State = EvaluationStatus.Running, Node = free.Value.Node });
+            free.Key.Tell(_jobs[id].Request);
+        }
+    }
+
+    private void UpdateJob(string id, Func<EvaluationStatus, EvaluationStatus> f)
+    {
+        if (_jobs.TryGetValue(id, out var j)) _jobs[id] = (f(j.Status), j.Request);
+    }
+
+    private void HandleEvaluationFinished(EvaluationFinished f)
+    {
+        UpdateJob(f.JobId, s => s with
+        {
+            State = f.Ok ? EvaluationStatus.Done : EvaluationStatus.Failed, Metrics = f.Metrics, Error = f.Error,
+            ReportPath = f.ReportPath,
+        });
+        foreach (var (ev, info) in _evaluators.ToList())
+            if (info.Job == f.JobId) _evaluators[ev] = (info.Node, null);
+        _log.Info("evaluation {0} {1}{2}", f.JobId, f.Ok ? "done" : "failed", f.Ok ? "" : $": {f.Error}");
+        DispatchJobs();
+    }
+
+    // ---------------------------------------------------------------- commands
+
+    private void HandleRequestCheckpoint(RequestCheckpoint r)
+    {
+        if (_trainer is null || _state is not (RunTraining or RunPaused))
+        {
+            Sender.Tell(new CommandRejected("checkpoint", $"no trainer is training (run is {_state})"));
+            return;
+        }
+        _checkpointWaiters.Add((Sender, _step));
+        _trainer.Trainer.Tell(new SaveCheckpointNow("requested", r.TraceParent));
+    }
+
+    private void HandleRequestStop(RequestStop r)
+    {
+        _stopRequested = true;
+        if (_state == RunFinishedState || _trainer is null)
+        {
+            string? last = _checkpoints.Count > 0 ? _checkpoints[_checkpoints.Keys.Max()] : null;
+            _state = RunFinishedState;
+            Sender.Tell(new RunStopped(_step, last));
+            if (_settings.LeaveClusterWhenStopped)
+                Timers.StartSingleTimer("leave", LeaveCluster.Instance, TimeSpan.FromSeconds(1));
+            return;
+        }
+        _state = RunStopping;
+        _stopWaiters.Add(Sender);
+        _trainer.Trainer.Tell(new StopTraining("stop command", r.TraceParent));
+    }
+
+    private void HandleLeaveCluster()
+    {
+        var cluster = Cluster.Get(Context.System);
+        _log.Info("run stopped: asking every node to leave the cluster");
+        foreach (var m in cluster.State.Members.Where(m => m.Address != cluster.SelfAddress))
+            cluster.Leave(m.Address);
+        cluster.Leave(cluster.SelfAddress);
+    }
+
+    // ---------------------------------------------------------------- failures and ticks
+
+    private void HandleTerminated(Terminated t)
+    {
+        if (_trainer is not null && t.ActorRef.Equals(_trainer.Trainer))
+        {
+            _log.Warning("trainer on {0} is gone; waiting for a trainer to resume from the last checkpoint", _trainer.Node);
+            TrainerGone();
+            return;
+        }
+        if (_dataNodes.Remove(t.ActorRef, out var d))
+        {
+            DeferWorkerLost(Key(t.ActorRef), d.Node);
+            return;
+        }
+        if (_evaluators.Remove(t.ActorRef, out var e))
+        {
+            if (e.Job is not null)
+                HandleEvaluationFinished(new EvaluationFinished(e.Job, false, $"eval node {e.Node} was lost", [], null, 0, 0));
+            _log.Warning("evaluator on {0} is gone", e.Node);
+        }
+    }
+
+    private void HandleTick()
+    {
+        if (_lostWorkers.Count > 0) ReleaseLostWorkers();
+        if (_state == RunTraining && _progress is { Paused: false })
+        {
+            int stale = _ledger.ReleaseStale(_settings.StaleLeaseAfter);
+            if (stale > 0) _log.Warning("{0} lease(s) read but not consumed for {1}: re-leasing", stale, _settings.StaleLeaseAfter);
+        }
+    }
+
+    private ClusterStatus BuildStatus()
+    {
+        var cluster = Cluster.Get(Context.System);
+        var unreachable = cluster.State.Unreachable.Select(m => m.Address).ToHashSet();
+        var members = cluster.State.Members
+            .Select(m => new MemberInfo(m.Address.ToString(), m.Status.ToString(), m.Roles.Order().ToList(), !unreachable.Contains(m.Address)))
+            .ToList();
+        var queues = _dataNodes.Values.SelectMany(d => d.Last.Queues).ToList();
+        if (_progress is not null)
+            queues.Add(new QueueDepth(_progress.Node, "intake", _progress.IntakeDepth, _progress.IntakeCapacity));
+        return new ClusterStatus(_state, _plan.RunDir, _step, _plan.MaxSteps, _progress?.ImagesPerSecond ?? 0,
+            _progress?.DataWaitFraction ?? 0, _progress?.Losses ?? new Dictionary<string, double>(), queues, members,
+            _checkpoints.Keys.ToList(), _ledger.Accounting(_discarded),
+            _jobs.Values.Select(j => j.Status).TakeLast(10).ToList());
+    }
+}

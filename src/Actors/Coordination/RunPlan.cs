@@ -1,0 +1,17 @@
+namespace LiteVae.Actors.Coordination;
+
+/// <summary>
+/// What the Coordinator runs, bound by the Host from the experiment config: the resolved experiment HOCON
+/// (handed to trainer, data and eval nodes), the run directory, the training shards and the schedule.
+/// </summary>
+public sealed record RunPlan(
+    string ExperimentHocon, string RunDir, IReadOnlyList<string> Shards, long Seed, long MaxSteps, int CheckpointEvery,
+    int LogEvery, bool EvalEachCheckpoint);
+
+public sealed record CoordinatorSettings(TimeSpan Tick, TimeSpan StaleLeaseAfter, bool LeaveClusterWhenStopped)
+{
+    public static readonly CoordinatorSettings Default = new(TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(60), true);
+}
+
+/// <summary>Published on the Coordinator's local event stream when the run has finished (budget or stop).</summary>
+public sealed record RunFinished(long Step, string? CheckpointPath, string Reason) : Akka.Actor.INoSerializationVerificationNeeded;

@@ -1,0 +1,107 @@
+using Akka.Actor;
+using Akka.Event;
+using LiteVae.Actors.Protocol;
+using static LiteVae.Actors.Protocol.EvalProtocol;
+
+namespace LiteVae.Actors.Eval;
+
+/// <summary>What an evaluation produced.</summary>
+public sealed record EvalOutcome(IReadOnlyList<MetricValue> Metrics, string? ReportPath, int Images);
+
+/// <summary>
+/// One evaluation job (the Host adapts the metrics of src/Model): built from the checkpoint's own config,
+/// it processes one batch per <see cref="Step"/> so the Evaluator's mailbox stays responsive.
+/// </summary>
+public interface IEvalJob : IDisposable
+{
+    /// <summary>Evaluates the next batch; false when the data set is exhausted.</summary>
+    bool Step();
+
+    EvalOutcome Finish();
+}
+
+public delegate IEvalJob EvalJobFactory(RunEvaluation request);
+
+/// <summary>
+/// Runs evaluation jobs on an eval node, on its own pinned thread, one batch per self-sent message. Any
+/// failure of a job is reported to the Coordinator as a failed job; training never depends on this actor.
+/// </summary>
+public sealed class Evaluator : ReceiveActor, IWithTimers
+{
+    private sealed class Heartbeat : INoSerializationVerificationNeeded { public static readonly Heartbeat Instance = new(); }
+    private sealed class EvalStep : INoSerializationVerificationNeeded { public static readonly EvalStep Instance = new(); }
+
+    private readonly ILoggingAdapter _log = Context.GetLogger();
+    private readonly string _node;
+    private readonly EvalJobFactory _factory;
+    private readonly IActorRef _coordinator;
+    private readonly TimeSpan _heartbeat;
+    private RunEvaluation? _request;
+    private IEvalJob? _job;
+    private System.Diagnostics.Stopwatch _clock = new();
+
+    public ITimerScheduler Timers { get; set; } = null!;
+
+    public Evaluator(string node, EvalJobFactory factory, IActorRef coordinator, TimeSpan heartbeat)
+    {
+        (_node, _factory, _coordinator, _heartbeat) = (node, factory, coordinator, heartbeat);
+        Receive<Heartbeat>(_ => _coordinator.Tell(new EvaluatorHeartbeat(Self, _node, _request?.JobId)));
+        Receive<RunEvaluation>(HandleRun);
+        Receive<EvalStep>(_ => DoStep());
+    }
+
+    public static Props Props(string node, EvalJobFactory factory, IActorRef coordinator, TimeSpan heartbeat) =>
+        Akka.Actor.Props.Create(() => new Evaluator(node, factory, coordinator, heartbeat));
+
+    protected override void PreStart() => Timers.StartPeriodicTimer("hb", Heartbeat.Instance, TimeSpan.Zero, _heartbeat);
+
+    protected override void PostStop()
+    {
+        if (_request is not null)
+            _coordinator.Tell(new EvaluationFinished(_request.JobId, false, "the evaluator stopped", [], null, 0, 0));
+        _job?.Dispose();
+    }
+
+    private void HandleRun(RunEvaluation r)
+    {
+        if (_request is not null)
+        {
+            _coordinator.Tell(new EvaluationFinished(r.JobId, false, $"evaluator on {_node} is busy with {_request.JobId}", [], null, 0, 0));
+            return;
+        }
+        _request = r;
+        _clock = System.Diagnostics.Stopwatch.StartNew();
+        _coordinator.Tell(new EvaluationStarted(r.JobId, _node));
+        _log.Info("evaluation {0} of {1}", r.JobId, r.CheckpointPath);
+        Self.Tell(EvalStep.Instance);
+    }
+
+    private void DoStep()
+    {
+        if (_request is null) return;
+        try
+        {
+            _job ??= _factory(_request);   // heavy (model load): on the first step, not on receipt
+            if (_job.Step())
+            {
+                Self.Tell(EvalStep.Instance);
+                return;
+            }
+            var outcome = _job.Finish();
+            Done(new EvaluationFinished(_request.JobId, true, null, outcome.Metrics, outcome.ReportPath, outcome.Images, _clock.Elapsed.TotalSeconds));
+        }
+        catch (Exception e)
+        {
+            _log.Error(e, "evaluation {0} failed", _request.JobId);
+            Done(new EvaluationFinished(_request.JobId, false, e.GetBaseException().Message, [], null, 0, _clock.Elapsed.TotalSeconds));
+        }
+    }
+
+    private void Done(EvaluationFinished f)
+    {
+        _coordinator.Tell(f);
+        _job?.Dispose();
+        _job = null;
+        _request = null;
+    }
+}

@@ -1,0 +1,87 @@
+using Akka.Actor;
+using Akka.Cluster.Tools.Singleton;
+using Akka.Event;
+using Akka.Pattern;
+using LiteVae.Actors.Coordination;
+using LiteVae.Actors.Data;
+using LiteVae.Actors.Eval;
+using LiteVae.Actors.Training;
+
+namespace LiteVae.Actors.Hosting;
+
+/// <summary>What the trainer role needs from the Host.</summary>
+public sealed record TrainerRoleOptions(
+    TrainerSettings Settings, TrainingEngineFactory Engine, ICheckpointStore Store, int IntakeBatches, string Dispatcher,
+    TimeSpan MinBackoff, TimeSpan MaxBackoff, TimeSpan FinalCheckpointTimeout);
+
+/// <summary>What the data role needs from the Host.</summary>
+public sealed record DataRoleOptions(DataNodeSettings Settings, DataPipelineFactory Pipeline);
+
+/// <summary>What the eval role needs from the Host.</summary>
+public sealed record EvalRoleOptions(string Node, EvalJobFactory Jobs, string Dispatcher, TimeSpan Heartbeat);
+
+/// <summary>What the coordinator role needs from the Host.</summary>
+public sealed record CoordinatorRoleOptions(RunPlan Plan, ICheckpointStore Store, CoordinatorSettings Settings);
+
+/// <summary>The actors each role starts on a node, with their fixed names (kebab-case paths).</summary>
+public static class RoleStarter
+{
+    public const string CoordinatorManager = "coordinator", CoordinatorProxy = "coordinator-proxy", DataNodeName = "data-node",
+        Intake = "intake", CheckpointerName = "checkpointer", Trainer = "trainer", TrainerChild = "device-trainer",
+        EvaluatorName = "evaluator";
+
+    /// <summary>Every node: the proxy to the Coordinator singleton (wherever it runs).</summary>
+    public static IActorRef StartCoordinatorProxy(ActorSystem system)
+    {
+        // Creating a materializer registers Akka.Streams' StreamRef serializer: without it a node cannot
+        // read the batch streams other nodes offer.
+        Akka.Streams.ActorMaterializer.Create(system).Dispose();
+        return system.ActorOf(ClusterSingletonProxy.Props($"/user/{CoordinatorManager}",
+            ClusterSingletonProxySettings.Create(system).WithRole(ClusterRoles.Coordinator).WithBufferSize(10_000)), CoordinatorProxy);
+    }
+
+    /// <summary>Every node: the gateway that CLI clients talk to.</summary>
+    public static IActorRef StartGateway(ActorSystem system, IActorRef coordinator) =>
+        system.ActorOf(Gateway.Gateway.Props(coordinator, TimeSpan.FromSeconds(10), TimeSpan.FromMinutes(5)), Gateway.Gateway.Name);
+
+    /// <summary>Coordinator nodes: the singleton manager (the oldest such node runs the Coordinator).</summary>
+    public static IActorRef StartCoordinator(ActorSystem system, CoordinatorRoleOptions o) =>
+        system.ActorOf(ClusterSingletonManager.Props(Coordinator.Props(o.Plan, o.Store, o.Settings), PoisonPill.Instance,
+            ClusterSingletonManagerSettings.Create(system).WithRole(ClusterRoles.Coordinator)), CoordinatorManager);
+
+    public static IActorRef StartDataNode(ActorSystem system, DataRoleOptions o, IActorRef coordinator) =>
+        system.ActorOf(DataNode.Props(o.Settings, o.Pipeline, coordinator), DataNodeName);
+
+    /// <summary>
+    /// Trainer nodes: the intake, the Checkpointer, and the DeviceTrainer on its pinned dispatcher under a
+    /// BackoffSupervisor (a crash restarts it after a growing pause; the fresh trainer resumes from the last
+    /// checkpoint). CoordinatedShutdown writes a final checkpoint before the node leaves.
+    /// </summary>
+    public static IActorRef StartTrainer(ActorSystem system, TrainerRoleOptions o, IActorRef coordinator)
+    {
+        var channel = new IntakeChannel(o.IntakeBatches);
+        var intake = system.ActorOf(BatchIntake.Props(channel), Intake);
+        var checkpointer = system.ActorOf(Checkpointer.Props(o.Store, coordinator), CheckpointerName);
+        var child = DeviceTrainer.Props(o.Settings, o.Engine, channel, intake, checkpointer, coordinator).WithDispatcher(o.Dispatcher);
+        var trainer = system.ActorOf(BackoffSupervisor.Props(
+            Backoff.OnFailure(child, TrainerChild, o.MinBackoff, o.MaxBackoff, 0.2, -1).WithAutoReset(TimeSpan.FromMinutes(2))), Trainer);
+        CoordinatedShutdown.Get(system).AddTask(CoordinatedShutdown.PhaseBeforeServiceUnbind, "final-checkpoint", async () =>
+        {
+            try
+            {
+                var reply = await trainer.Ask<object>(DeviceTrainer.FinalCheckpoint.Instance, o.FinalCheckpointTimeout);
+                system.Log.Info("final checkpoint before leaving: {0}", reply);
+            }
+            catch (Exception e)
+            {
+                system.Log.Warning("final checkpoint before leaving failed: {0}", e.Message);
+            }
+            channel.CompleteAndDrain();
+            return Akka.Done.Instance;
+        });
+        return trainer;
+    }
+
+    public static IActorRef StartEvaluator(ActorSystem system, EvalRoleOptions o, IActorRef coordinator) =>
+        system.ActorOf(Evaluator.Props(o.Node, o.Jobs, coordinator, o.Heartbeat).WithDispatcher(o.Dispatcher), EvaluatorName);
+}

@@ -1,0 +1,306 @@
+using LiteVae.Actors.Protocol;
+
+namespace LiteVae.Actors.Ledger;
+
+/// <summary>A shard handed to a data node: read it, skipping <see cref="Skip"/>.</summary>
+public sealed record LeaseGrant(long LeaseId, int Epoch, int Shard, string ShardPath, IndexRanges Skip);
+
+/// <summary>
+/// The Coordinator's book of the training set: which shard of which epoch is leased to which data node,
+/// which samples the trainer has consumed, which were bad, and what was lost or seen twice.
+///
+/// Rules (see architecture.md, "Data path"):
+/// - Each epoch visits every shard once, in an order shuffled by (seed, epoch). Shards of epoch e+1 are
+///   leased only once every shard of epoch e has been leased, so at most two epochs are open.
+/// - A lease ends when its node has read the whole shard AND the trainer has consumed every sample of it
+///   that was not bad. Until then it is re-leased (skipping what was consumed or bad) when its node is
+///   lost, its stream breaks, the plan changes, or it is stale. So nothing read and then lost in flight is
+///   lost for the epoch: it is read again. A sample consumed twice in an epoch is counted as duplicated.
+/// - A shard whose reader fails <see cref="MaxFailures"/> times is abandoned; its samples not yet consumed
+///   are counted as lost.
+/// </summary>
+public sealed class ShardLedger
+{
+    public const int MaxFailures = 3;
+
+    private sealed class ShardState
+    {
+        public int? Total;
+        public readonly SampleBits Consumed = new();
+        public readonly SampleBits Bad = new();
+        public long? LeaseId;
+        public bool Queued;       // waiting in the re-lease queue
+        public bool EverLeased;
+        public bool Done;
+        public bool Abandoned;
+        public int Failures;
+        public DateTime LastActivity;
+    }
+
+    private sealed class EpochState(int[] order)
+    {
+        public readonly int[] Order = order;
+        public int NextFresh;       // position in Order of the next never-leased shard
+        public readonly Dictionary<int, ShardState> Shards = new();
+    }
+
+    private sealed record LeaseInfo(int Epoch, int Shard, string Worker, bool ReadDone);
+
+    private readonly IReadOnlyList<string> _shardPaths;
+    private readonly long _seed;
+    private readonly SortedDictionary<int, EpochState> _epochs = new();
+    private readonly Dictionary<long, LeaseInfo> _leases = new();
+    private readonly Queue<(int Epoch, int Shard)> _requeue = new();
+    private readonly Func<DateTime> _clock;
+    private long _nextLeaseId = 1;
+    private int _firstOpenEpoch;
+
+    public long SamplesConsumed { get; private set; }
+    public long Duplicated { get; private set; }
+    public long Lost { get; private set; }
+    public long BadSamples { get; private set; }
+    /// <summary>Leases taken back (node lost, stream broken, reader failed, stale, plan voided) to be issued again.</summary>
+    public long ReLeased { get; private set; }
+    public long Abandoned { get; private set; }
+
+    public ShardLedger(IReadOnlyList<string> shardPaths, long seed, Func<DateTime>? clock = null)
+    {
+        if (shardPaths.Count == 0)
+            throw new ArgumentException("the training set has no shards", nameof(shardPaths));
+        _shardPaths = shardPaths;
+        _seed = seed;
+        _clock = clock ?? (() => DateTime.UtcNow);
+        Open(0);
+    }
+
+    /// <summary>The lowest epoch not yet complete.</summary>
+    public int CurrentEpoch => _firstOpenEpoch;
+
+    public int ActiveLeases => _leases.Count;
+
+    /// <summary>Shard visiting order of an epoch: a Fisher–Yates shuffle seeded by (seed, epoch).</summary>
+    public static int[] EpochOrder(int shardCount, long seed, int epoch)
+    {
+        var order = Enumerable.Range(0, shardCount).ToArray();
+        var rng = new Random(unchecked((int)(seed * 1_000_003L + epoch * 7919L)));
+        for (int i = order.Length - 1; i > 0; i--)
+        {
+            int j = rng.Next(i + 1);
+            (order[i], order[j]) = (order[j], order[i]);
+        }
+        return order;
+    }
+
+    private EpochState Open(int epoch)
+    {
+        if (!_epochs.TryGetValue(epoch, out var e))
+            _epochs[epoch] = e = new EpochState(EpochOrder(_shardPaths.Count, _seed, epoch));
+        return e;
+    }
+
+    private ShardState State(EpochState e, int shard)
+    {
+        if (!e.Shards.TryGetValue(shard, out var s))
+            e.Shards[shard] = s = new ShardState();
+        return s;
+    }
+
+    /// <summary>The next shard to read for <paramref name="worker"/>, or null if none may be leased now.</summary>
+    public LeaseGrant? NextLease(string worker)
+    {
+        while (_requeue.Count > 0)
+        {
+            var (ep, sh) = _requeue.Dequeue();
+            if (!_epochs.TryGetValue(ep, out var e)) continue;
+            var s = State(e, sh);
+            s.Queued = false;
+            if (s.Done || s.Abandoned || s.LeaseId is not null) continue;
+            return Grant(ep, sh, s, worker);
+        }
+        foreach (var (ep, e) in _epochs)
+        {
+            if (e.NextFresh < e.Order.Length)
+            {
+                int sh = e.Order[e.NextFresh++];
+                return Grant(ep, sh, State(e, sh), worker);
+            }
+        }
+        // Every open epoch is fully leased: open the next, keeping at most two open.
+        int last = _epochs.Count == 0 ? _firstOpenEpoch - 1 : _epochs.Keys.Max();
+        if (_epochs.Count >= 2) return null;
+        var next = Open(last + 1);
+        int first = next.Order[next.NextFresh++];
+        return Grant(last + 1, first, State(next, first), worker);
+    }
+
+    private LeaseGrant Grant(int epoch, int shard, ShardState s, string worker)
+    {
+        long id = _nextLeaseId++;
+        s.EverLeased = true;
+        s.LeaseId = id;
+        s.LastActivity = _clock();
+        _leases[id] = new LeaseInfo(epoch, shard, worker, false);
+        var skip = IndexRanges.From(s.Consumed.Indices().Concat(s.Bad.Indices()));
+        return new LeaseGrant(id, epoch, shard, _shardPaths[shard], skip);
+    }
+
+    /// <summary>The node finished reading the shard of <paramref name="leaseId"/>.</summary>
+    /// <returns>Epochs that closed as a result (tell the trainer).</returns>
+    public IReadOnlyList<int> LeaseRead(long leaseId, int samplesInShard, IndexRanges bad)
+    {
+        if (!_leases.TryGetValue(leaseId, out var l)) return [];
+        _leases[leaseId] = l with { ReadDone = true };
+        var s = State(_epochs[l.Epoch], l.Shard);
+        s.Total = Math.Max(s.Total ?? 0, samplesInShard);
+        s.LastActivity = _clock();
+        foreach (int i in bad.Indices())
+            if (s.Bad.Add(i)) BadSamples++;
+        return CheckShard(l.Epoch, l.Shard, s);
+    }
+
+    /// <summary>The node's reader gave up on the lease. Re-leased, or abandoned after <see cref="MaxFailures"/>.</summary>
+    public IReadOnlyList<int> LeaseFailed(long leaseId)
+    {
+        if (!_leases.Remove(leaseId, out var l)) return [];
+        var s = State(_epochs[l.Epoch], l.Shard);
+        s.LeaseId = null;
+        if (++s.Failures >= MaxFailures)
+        {
+            s.Abandoned = true;
+            Abandoned++;
+            if (s.Total is int total) Lost += s.Consumed.MissingWith(s.Bad, total);
+            return CheckEpochs();
+        }
+        Requeue(l.Epoch, l.Shard, s);
+        return [];
+    }
+
+    /// <summary>Samples the trainer consumed in one step.</summary>
+    public IReadOnlyList<int> Consumed(IEnumerable<SampleId> samples)
+    {
+        var touched = new HashSet<(int, int)>();
+        foreach (var id in samples)
+        {
+            SamplesConsumed++;
+            if (!_epochs.TryGetValue(id.Epoch, out var e))
+            {
+                if (id.Epoch < _firstOpenEpoch) Duplicated++;   // a sample of an epoch already complete
+                continue;
+            }
+            var s = State(e, id.Shard);
+            if (!s.Consumed.Add(id.Index)) Duplicated++;
+            s.LastActivity = _clock();
+            touched.Add((id.Epoch, id.Shard));
+        }
+        var closed = new List<int>();
+        foreach (var (ep, sh) in touched)
+            if (_epochs.TryGetValue(ep, out var e))
+                closed.AddRange(CheckShard(ep, sh, State(e, sh)));
+        return closed;
+    }
+
+    /// <summary>A data node left (or its stream broke): re-lease every shard it held that is not complete.</summary>
+    public int WorkerLost(string worker)
+    {
+        var mine = _leases.Where(kv => kv.Value.Worker == worker).ToList();
+        foreach (var (id, l) in mine)
+        {
+            _leases.Remove(id);
+            var s = State(_epochs[l.Epoch], l.Shard);
+            s.LeaseId = null;
+            Requeue(l.Epoch, l.Shard, s);
+        }
+        return mine.Count;
+    }
+
+    /// <summary>
+    /// Leases whose shard was read but whose samples stopped arriving for <paramref name="after"/>: their
+    /// batches were lost in flight without a node loss. Re-lease them.
+    /// </summary>
+    public int ReleaseStale(TimeSpan after)
+    {
+        var now = _clock();
+        var stale = _leases.Where(kv => kv.Value.ReadDone &&
+                                        now - State(_epochs[kv.Value.Epoch], kv.Value.Shard).LastActivity > after).ToList();
+        foreach (var (id, l) in stale)
+        {
+            _leases.Remove(id);
+            var s = State(_epochs[l.Epoch], l.Shard);
+            s.LeaseId = null;
+            Requeue(l.Epoch, l.Shard, s);
+        }
+        return stale.Count;
+    }
+
+    /// <summary>
+    /// Starts over from what a checkpoint's weights have seen: every open epoch is re-leased from the
+    /// start of its order, skipping the consumed samples. All current leases are void.
+    /// </summary>
+    public void Restore(ConsumedState state)
+    {
+        _epochs.Clear();
+        _leases.Clear();
+        _requeue.Clear();
+        _firstOpenEpoch = state.FirstOpenEpoch;
+        Open(_firstOpenEpoch);
+        foreach (var c in state.Shards.Where(c => c.Epoch >= _firstOpenEpoch))
+        {
+            var s = State(Open(c.Epoch), c.Shard);
+            s.Consumed.AddRange(c.Consumed.Indices());
+        }
+        // Epochs beyond the first that the checkpoint had started: re-lease all their shards in order too.
+        foreach (var e in _epochs.Values) e.NextFresh = 0;
+        Duplicated = state.Duplicates;
+    }
+
+    /// <summary>Voids every lease (a new plan): their shards are re-leased, skipping what was consumed.</summary>
+    public void VoidAllLeases()
+    {
+        foreach (var (id, l) in _leases.ToList())
+        {
+            _leases.Remove(id);
+            var s = State(_epochs[l.Epoch], l.Shard);
+            s.LeaseId = null;
+            Requeue(l.Epoch, l.Shard, s);
+        }
+    }
+
+    public bool IsLeaseActive(long leaseId) => _leases.ContainsKey(leaseId);
+
+    private void Requeue(int epoch, int shard, ShardState s)
+    {
+        if (s.Queued || s.Done || s.Abandoned) return;
+        ReLeased++;
+        s.Queued = true;
+        _requeue.Enqueue((epoch, shard));
+    }
+
+    private IReadOnlyList<int> CheckShard(int epoch, int shard, ShardState s)
+    {
+        // Complete once the shard's size is known (it was read to the end once) and every sample is
+        // consumed or bad, whoever holds it now.
+        if (s.Done || s.Total is not int total) return [];
+        if (!s.Consumed.CoversWith(s.Bad, total)) return [];
+        s.Done = true;
+        if (s.LeaseId is long id) _leases.Remove(id);
+        s.LeaseId = null;
+        return CheckEpochs();
+    }
+
+    private IReadOnlyList<int> CheckEpochs()
+    {
+        var closed = new List<int>();
+        while (_epochs.TryGetValue(_firstOpenEpoch, out var e) && e.NextFresh >= e.Order.Length &&
+               e.Order.All(sh => e.Shards.TryGetValue(sh, out var s) && (s.Done || s.Abandoned)))
+        {
+            _epochs.Remove(_firstOpenEpoch);
+            closed.Add(_firstOpenEpoch);
+            _firstOpenEpoch++;
+            if (_epochs.Count == 0) Open(_firstOpenEpoch);
+        }
+        return closed;
+    }
+
+    public DataAccounting Accounting(long discardedBatches) =>
+        new(_firstOpenEpoch, SamplesConsumed, Duplicated, Lost, BadSamples, ReLeased, discardedBatches, Abandoned);
+}

@@ -1,0 +1,143 @@
+using System.Buffers.Binary;
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using Akka.Actor;
+using Akka.Serialization;
+using SerializationException = System.Runtime.Serialization.SerializationException;
+using LiteVae.Actors.Protocol;
+
+namespace LiteVae.Actors.Serialization;
+
+/// <summary>
+/// The serializer for every <see cref="ILiteVaeMessage"/>: frozen short manifests (<see cref="Manifests"/>),
+/// compact binary for <see cref="BatchChunk"/> (the bulk pixels, copied once), and JSON for the small control
+/// messages, with actor references written as their serialized paths and nested Akka objects (stream refs)
+/// through Akka's own serializers.
+/// </summary>
+public sealed class LiteVaeSerializer : SerializerWithStringManifest
+{
+    /// <summary>Unique in the system; Akka reserves 0..100.</summary>
+    public const int Id = 7717;
+
+    private const byte ChunkFormat = 1;
+    private readonly JsonSerializerOptions _json;
+
+    public LiteVaeSerializer(ExtendedActorSystem system) : base(system)
+    {
+        _json = new JsonSerializerOptions
+        {
+            NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals,
+            Converters = { new ActorRefConverter(system), new AkkaObjectConverterFactory(system) },
+        };
+    }
+
+    public override int Identifier => Id;
+
+    public override string Manifest(object o) =>
+        Manifests.ByType.TryGetValue(o.GetType(), out var m)
+            ? m
+            : throw new ArgumentException($"{o.GetType()} has no LiteVae wire manifest; add one to Manifests.");
+
+    public override byte[] ToBinary(object obj) => obj switch
+    {
+        BatchChunk chunk => WriteChunk(chunk),
+        _ => JsonSerializer.SerializeToUtf8Bytes(obj, obj.GetType(), _json),
+    };
+
+    public override object FromBinary(byte[] bytes, string manifest)
+    {
+        if (!Manifests.ByManifest.TryGetValue(manifest, out var type))
+            throw new SerializationException($"Unknown LiteVae manifest '{manifest}' (a node of another version?).");
+        if (type == typeof(BatchChunk))
+            return ReadChunk(bytes);
+        return JsonSerializer.Deserialize(bytes, type, _json)
+               ?? throw new SerializationException($"LiteVae message '{manifest}' decoded to null.");
+    }
+
+    private static byte[] WriteChunk(BatchChunk c)
+    {
+        int header = 1 + 8 + 8 + 4 * 6;
+        int size = header + c.Samples.Count * 12 + 4 + c.Pixels.Length;
+        var bytes = new byte[size];
+        var s = bytes.AsSpan();
+        s[0] = ChunkFormat;
+        int p = 1;
+        BinaryPrimitives.WriteInt64LittleEndian(s[p..], c.PlanVersion); p += 8;
+        BinaryPrimitives.WriteInt64LittleEndian(s[p..], c.BatchSeq); p += 8;
+        foreach (int v in new[] { c.ChunkIndex, c.ChunkCount, c.Count, c.Height, c.Width, c.Samples.Count })
+        {
+            BinaryPrimitives.WriteInt32LittleEndian(s[p..], v); p += 4;
+        }
+        foreach (var id in c.Samples)
+        {
+            BinaryPrimitives.WriteInt32LittleEndian(s[p..], id.Epoch);
+            BinaryPrimitives.WriteInt32LittleEndian(s[(p + 4)..], id.Shard);
+            BinaryPrimitives.WriteInt32LittleEndian(s[(p + 8)..], id.Index);
+            p += 12;
+        }
+        BinaryPrimitives.WriteInt32LittleEndian(s[p..], c.Pixels.Length); p += 4;
+        c.Pixels.Span.CopyTo(s[p..]);
+        return bytes;
+    }
+
+    private static BatchChunk ReadChunk(byte[] bytes)
+    {
+        var s = bytes.AsSpan();
+        if (s.Length < 1 + 8 + 8 + 24 + 4 || s[0] != ChunkFormat)
+            throw new SerializationException($"Batch chunk of {s.Length} bytes has an unknown format.");
+        int p = 1;
+        long plan = BinaryPrimitives.ReadInt64LittleEndian(s[p..]); p += 8;
+        long seq = BinaryPrimitives.ReadInt64LittleEndian(s[p..]); p += 8;
+        var v = new int[6];
+        for (int i = 0; i < 6; i++) { v[i] = BinaryPrimitives.ReadInt32LittleEndian(s[p..]); p += 4; }
+        int nSamples = v[5];
+        if (nSamples < 0 || (long)nSamples * 12 > s.Length - p)
+            throw new SerializationException($"Batch chunk claims {nSamples} samples in {s.Length} bytes.");
+        var samples = new SampleId[nSamples];
+        for (int i = 0; i < nSamples; i++, p += 12)
+            samples[i] = new SampleId(
+                BinaryPrimitives.ReadInt32LittleEndian(s[p..]),
+                BinaryPrimitives.ReadInt32LittleEndian(s[(p + 4)..]),
+                BinaryPrimitives.ReadInt32LittleEndian(s[(p + 8)..]));
+        int len = BinaryPrimitives.ReadInt32LittleEndian(s[p..]); p += 4;
+        if (len < 0 || len != s.Length - p)
+            throw new SerializationException($"Batch chunk pixel length {len} does not match its {s.Length - p} bytes.");
+        return new BatchChunk(plan, seq, v[0], v[1], v[2], v[3], v[4], samples, new ReadOnlyMemory<byte>(bytes, p, len));
+    }
+
+    private sealed class ActorRefConverter(ExtendedActorSystem system) : JsonConverter<IActorRef>
+    {
+        public override IActorRef? Read(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options) =>
+            reader.TokenType == JsonTokenType.Null ? null : system.Provider.ResolveActorRef(reader.GetString()!);
+
+        public override void Write(Utf8JsonWriter writer, IActorRef value, JsonSerializerOptions options) =>
+            writer.WriteStringValue(Akka.Serialization.Serialization.SerializedActorPath(value));
+    }
+
+    /// <summary>Objects that Akka knows how to serialize (stream refs) travel as {serializer, manifest, bytes}.</summary>
+    private sealed class AkkaObjectConverterFactory(ExtendedActorSystem system) : JsonConverterFactory
+    {
+        public override bool CanConvert(Type t) => t.IsGenericType && t.GetGenericTypeDefinition() == typeof(Akka.Streams.ISourceRef<>);
+
+        public override JsonConverter CreateConverter(Type t, JsonSerializerOptions options) =>
+            (JsonConverter)Activator.CreateInstance(typeof(AkkaObjectConverter<>).MakeGenericType(t), system)!;
+    }
+
+    private sealed class AkkaObjectConverter<T>(ExtendedActorSystem system) : JsonConverter<T> where T : class
+    {
+        private sealed record Wrapped(int Serializer, string Manifest, byte[] Bytes);
+
+        public override T? Read(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options)
+        {
+            var w = JsonSerializer.Deserialize<Wrapped>(ref reader, options);
+            return w is null ? null : (T)system.Serialization.Deserialize(w.Bytes, w.Serializer, w.Manifest);
+        }
+
+        public override void Write(Utf8JsonWriter writer, T value, JsonSerializerOptions options)
+        {
+            var serializer = system.Serialization.FindSerializerFor(value);
+            string manifest = Akka.Serialization.Serialization.ManifestFor(serializer, value);
+            JsonSerializer.Serialize(writer, new Wrapped(serializer.Identifier, manifest, serializer.ToBinary(value)), options);
+        }
+    }
+}

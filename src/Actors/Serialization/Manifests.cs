@@ -1,0 +1,58 @@
+using LiteVae.Actors.Protocol;
+
+namespace LiteVae.Actors.Serialization;
+
+/// <summary>
+/// The frozen wire names of every cross-node message. A manifest, once shipped, never changes meaning:
+/// add new ones, never renumber, so nodes of neighbouring versions keep understanding each other.
+/// </summary>
+public static class Manifests
+{
+    public static readonly IReadOnlyDictionary<Type, string> ByType = new Dictionary<Type, string>
+    {
+        // data (d*)
+        [typeof(DataProtocol.DataNodeHeartbeat)] = "d1",
+        [typeof(DataProtocol.DataPlan)] = "d2",
+        [typeof(DataProtocol.RequestLease)] = "d3",
+        [typeof(DataProtocol.ShardLeased)] = "d4",
+        [typeof(DataProtocol.NoLeaseAvailable)] = "d5",
+        [typeof(DataProtocol.LeaseRead)] = "d6",
+        [typeof(DataProtocol.LeaseFailed)] = "d7",
+        [typeof(DataProtocol.DataStreamBroken)] = "d8",
+        [typeof(DataProtocol.OfferBatchStream)] = "d9",
+        [typeof(BatchChunk)] = "dB",
+        // trainer (t*) and checkpoints (k*)
+        [typeof(TrainerProtocol.RegisterTrainer)] = "t1",
+        [typeof(TrainerProtocol.StartTraining)] = "t2",
+        [typeof(TrainerProtocol.TrainerReady)] = "t3",
+        [typeof(TrainerProtocol.BeginSteps)] = "t4",
+        [typeof(TrainerProtocol.SamplesConsumed)] = "t5",
+        [typeof(TrainerProtocol.EpochClosed)] = "t6",
+        [typeof(TrainerProtocol.TrainerProgress)] = "t7",
+        [typeof(TrainerProtocol.TrainingFinished)] = "t8",
+        [typeof(TrainerProtocol.PauseTraining)] = "t9",
+        [typeof(TrainerProtocol.ResumeTraining)] = "tA",
+        [typeof(TrainerProtocol.SaveCheckpointNow)] = "tB",
+        [typeof(TrainerProtocol.StopTraining)] = "tC",
+        [typeof(CheckpointEvents.CheckpointSaved)] = "k1",
+        [typeof(CheckpointEvents.CheckpointFailed)] = "k2",
+        // eval (e*)
+        [typeof(EvalProtocol.EvaluatorHeartbeat)] = "e1",
+        [typeof(EvalProtocol.RunEvaluation)] = "e2",
+        [typeof(EvalProtocol.EvaluationStarted)] = "e3",
+        [typeof(EvalProtocol.EvaluationFinished)] = "e4",
+        [typeof(EvaluationStatus)] = "e5",
+        // client commands (c*)
+        [typeof(ClientProtocol.GetClusterStatus)] = "c1",
+        [typeof(ClientProtocol.ClusterStatus)] = "c2",
+        [typeof(ClientProtocol.RequestEvaluation)] = "c3",
+        [typeof(ClientProtocol.EvaluationAccepted)] = "c4",
+        [typeof(ClientProtocol.GetEvaluation)] = "c5",
+        [typeof(ClientProtocol.RequestCheckpoint)] = "c6",
+        [typeof(ClientProtocol.RequestStop)] = "c7",
+        [typeof(ClientProtocol.RunStopped)] = "c8",
+        [typeof(ClientProtocol.CommandRejected)] = "c9",
+    };
+
+    public static readonly IReadOnlyDictionary<string, Type> ByManifest = ByType.ToDictionary(kv => kv.Value, kv => kv.Key);
+}

@@ -1,0 +1,59 @@
+using LiteVae.Actors.Data;
+
+namespace LiteVae.Actors.Training;
+
+/// <summary>What the trainer restored: the step and the data position saved with it (null for a fresh run).</summary>
+public sealed record RestoredState(long Step, string? DataPosition);
+
+/// <summary>
+/// The training numerics as the DeviceTrainer drives them (the Host adapts the Trainer of src/Model).
+/// Every call happens on the DeviceTrainer's own pinned thread, one at a time.
+/// </summary>
+public interface ITrainingEngine : IDisposable
+{
+    /// <summary>"cpu", "cuda:0", …</summary>
+    string Device { get; }
+
+    /// <summary>Builds model, losses and optimizers for the experiment; restores <paramref name="resumeFrom"/>
+    /// (a checkpoint directory) when given. Heavy: called on the first message, never in a constructor.</summary>
+    RestoredState Initialize(string experimentHocon, string runDir, string? resumeFrom);
+
+    long Step { get; }
+
+    /// <summary>One optimisation step on a uint8 batch (the engine maps it to [-1, 1] on its device).
+    /// Returns the losses only when <paramref name="readLosses"/> (reading them syncs the device).</summary>
+    IReadOnlyDictionary<string, double>? TrainStep(PixelBatch batch, bool readLosses);
+
+    /// <summary>CPU copies of everything a checkpoint holds, with <paramref name="dataPosition"/> stored in
+    /// the trainer state. The caller owns (and disposes) the snapshot; training may continue at once.</summary>
+    ICheckpointSnapshot Snapshot(string dataPosition);
+}
+
+public interface ICheckpointSnapshot : IDisposable
+{
+    long Step { get; }
+}
+
+/// <summary>One complete checkpoint on disk.</summary>
+public sealed record CheckpointEntry(long Step, string Path);
+
+/// <summary>A checkpoint that a command named but that does not exist; the message says what does.</summary>
+public sealed class CheckpointNotFoundException(string message) : Exception(message);
+
+/// <summary>The run directory's checkpoints (the Host adapts the atomic checkpoint writer of src/Model).</summary>
+public interface ICheckpointStore
+{
+    /// <summary>Writes atomically (temporary folder, fsync, rename) and returns the checkpoint directory.
+    /// Runs on a background thread, never on the trainer's.</summary>
+    string Write(ICheckpointSnapshot snapshot, string runDir, string reason);
+
+    /// <summary>Complete checkpoints of the run, oldest first.</summary>
+    IReadOnlyList<CheckpointEntry> List(string runDir);
+
+    /// <summary><c>last</c>, <c>step-N</c> or a checkpoint directory → the directory of a complete checkpoint;
+    /// throws <see cref="CheckpointNotFoundException"/> naming what exists.</summary>
+    string Resolve(string runDir, string spec);
+}
+
+/// <summary>The Host's factory for the trainer's engine (one per DeviceTrainer incarnation).</summary>
+public delegate ITrainingEngine TrainingEngineFactory();

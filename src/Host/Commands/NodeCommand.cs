@@ -1,0 +1,60 @@
+using System.CommandLine;
+using Akka.Cluster;
+using LiteVae.Host.Config;
+using LiteVae.Host.Node;
+using Microsoft.Extensions.Hosting;
+
+namespace LiteVae.Host.Commands;
+
+/// <summary><c>litevae node --hocon hocon/&lt;role&gt;.conf [--config experiment.conf] [--set k=v]…</c>: one cluster node.</summary>
+internal static class NodeCommand
+{
+    public static Option<string[]> SetOption() => new("--set")
+    {
+        Description = "override a HOCON key, e.g. --set litevae.node.port=4060 (repeatable)",
+        AllowMultipleArgumentsPerToken = false,
+        DefaultValueFactory = _ => [],
+    };
+
+    public static Command Create()
+    {
+        var hocon = new Option<string>("--hocon") { Description = "node settings: hocon/coordinator.conf, data-node.conf, trainer-node.conf, eval-node.conf …", Required = true };
+        var config = new Option<string?>("--config") { Description = "experiment config (needed on coordinator nodes)" };
+        var set = SetOption();
+        var command = new Command("node", "Start one node of a LiteVae cluster with the roles its HOCON names; runs until stopped");
+        command.Options.Add(hocon);
+        command.Options.Add(config);
+        command.Options.Add(set);
+        Cli.SetAction(command, parse =>
+        {
+            var (nodeSets, experimentSets) = SplitOverrides(parse.GetValue(set) ?? []);
+            var file = HoconFile.Load(parse.GetValue(hocon)!, nodeSets);
+            return Run(file, parse.GetValue(config), resume: null, experimentSets, new NodeExtras(null, 0));
+        });
+        return command;
+    }
+
+    /// <summary>--set keys under litevae.* and akka.* configure the node; the rest the experiment.</summary>
+    public static (string[] Node, string[] Experiment) SplitOverrides(IEnumerable<string> sets)
+    {
+        var all = sets.ToList();
+        bool IsNode(string s) => s.StartsWith("litevae.", StringComparison.Ordinal) || s.StartsWith("akka.", StringComparison.Ordinal);
+        return (all.Where(IsNode).ToArray(), all.Where(s => !IsNode(s)).ToArray());
+    }
+
+    /// <summary>Runs a node until its ActorSystem terminates (stop command, Ctrl+C, downed).</summary>
+    public static int Run(HoconFile file, string? experiment, string? resume, IReadOnlyList<string> experimentSets,
+        NodeExtras extras, Action<Akka.Actor.ActorSystem>? started = null)
+    {
+        var options = NodeOptions.Bind(file);
+        var services = NodeServicesFactory.Create(options, experiment, resume, experimentSets, extras);
+        using var host = NodeHost.Build(file, options, services, system =>
+        {
+            var self = Cluster.Get(system).SelfAddress;
+            Console.WriteLine($"litevae node [{string.Join(", ", options.Roles)}] at {self.Host}:{self.Port}  (commands: litevae status --cluster {self.Host}:{self.Port})");
+            started?.Invoke(system);
+        });
+        host.Run();
+        return 0;
+    }
+}

@@ -1,0 +1,189 @@
+using LiteVae.Data.Config;
+using LiteVae.Model.Configs;
+using LiteVae.Model.Discriminators;
+using LiteVae.Model.Losses;
+using LiteVae.Model.Training;
+
+namespace LiteVae.Host.Config;
+
+/// <summary>trainer { … } besides the numerics in <see cref="TrainerOptions"/>.</summary>
+/// <param name="CpuThreads">libtorch intra-op threads on the CPU; 0 keeps libtorch's default.</param>
+public sealed record RunSettings(long MaxSteps, int LogEvery, string Device, string? InitFrom, int CpuThreads = 0);
+
+/// <summary>checkpoint { … }</summary>
+public sealed record CheckpointSettings(long EverySteps, int KeepLast, bool KeepBest);
+
+/// <summary>eval { … }: held-out PSNR and a reconstruction grid at every checkpoint.</summary>
+public sealed record EvalSettings(int Images, int GridImages, bool UseEma);
+
+/// <summary>Which LPIPS backbone the perceptual term uses; None switches the term off.</summary>
+public enum PerceptualNet
+{
+    Vgg,
+    Alex,
+    None,
+}
+
+/// <summary>A whole experiment config, validated: everything `litevae train` needs.</summary>
+public sealed record ExperimentConfig(
+    string Name,
+    AutoencoderConfig Model,
+    DiscriminatorConfig Discriminator,
+    DataConfig Data,
+    DataConfig? EvalData,
+    RunSettings Run,
+    TrainerOptions Trainer,
+    LossConfig Loss,
+    PerceptualNet Perceptual,
+    CheckpointSettings Checkpoint,
+    EvalSettings Eval,
+    string ResolvedText);
+
+/// <summary>
+/// Binds an experiment config (configs/*.conf). Our sections use kebab-case keys (experiment, trainer,
+/// loss, checkpoint, eval); model { } and discriminator { } keep the reference's snake_case names and
+/// are bound by <see cref="ModelConfigBinder"/> and <see cref="DiscriminatorConfigBinder"/>;
+/// data { } and eval-data { } by <see cref="DataConfigBinder"/>. Unknown keys are errors; every error
+/// names the file and the key.
+/// </summary>
+public static class ExperimentConfigBinder
+{
+    private static readonly string[] TopLevel = ["experiment", "model", "discriminator", "data", "eval-data", "trainer", "loss", "checkpoint", "eval"];
+    private static readonly string[] ExperimentKeys = ["name"];
+    private static readonly string[] TrainerKeys =
+    [
+        "max-steps", "log-every", "device", "init-from", "cpu-threads", "precision", "channels-last", "micro-batches", "seed",
+        "lr", "beta1", "beta2", "eps", "disc-lr-ratio", "clip-grad-norm", "ema", "ema-decay",
+        "max-consecutive-bad-steps", "d-freeze", "initial-loss-scale",
+    ];
+    private static readonly string[] LossKeys =
+    [
+        "l1-weight", "perceptual", "perceptual-weight", "wavelet-weight", "charbonnier-eps", "gaussian-weight",
+        "gaussian-kernel", "gaussian-sigma", "kl-weight", "kl-reduction", "gan-loss", "adversarial-weight",
+        "adversarial-weighting", "adaptive-weight-max", "disc-start", "disc-factor",
+    ];
+    private static readonly string[] CheckpointKeys = ["every-steps", "keep-last", "keep-best"];
+    private static readonly string[] EvalKeys = ["images", "grid-images", "use-ema"];
+
+    public static ExperimentConfig Load(string path, IEnumerable<string>? overrides = null) => Bind(HoconFile.Load(path, overrides));
+
+    public static ExperimentConfig Bind(HoconFile file)
+    {
+        RejectUnknown(file, TopLevel, "");
+        var exp = Section(file, "experiment", ExperimentKeys);
+        string name = exp.String("name");
+
+        var model = ModelConfigBinder.Bind(file);
+        var disc = file.Has("discriminator") ? DiscriminatorConfigBinder.Bind(file) : new NullDiscriminatorConfig();
+        var data = DataConfigBinder.Bind(file, "data");
+        var evalData = file.Has("eval-data") ? DataConfigBinder.Bind(file, "eval-data") : null;
+
+        var t = Section(file, "trainer", TrainerKeys);
+        var run = new RunSettings(
+            t.Long("max-steps", min: 1),
+            t.Int("log-every", 50, min: 1),
+            t.String("device", "auto"),
+            NullIfEmpty(t.String("init-from", "")),
+            t.Int("cpu-threads", 0, min: 0, max: 1024));
+        if (run.Device is not ("auto" or "cpu" or "cuda") && !run.Device.StartsWith("cuda:", StringComparison.Ordinal))
+            throw new ConfigException($"{t.Source}: key 'device' = '{run.Device}' is not one of auto, cpu, cuda, cuda:N.");
+        double clip = t.Double("clip-grad-norm", 0, min: 0);
+        var trainer = new TrainerOptions
+        {
+            Precision = PrecisionNames.Parse(t.Choice("precision", ["fp32", "bf16", "fp16"], "fp32")),
+            ChannelsLast = t.Bool("channels-last", false),
+            MicroBatches = t.Int("micro-batches", 1, min: 1),
+            Seed = t.Long("seed", 0),
+            Adam = new AdamOptions(t.Double("lr", 1e-4, min: 1e-12, max: 1), t.Double("beta1", 0.5, min: 0, max: 0.999999),
+                t.Double("beta2", 0.9, min: 0, max: 0.999999999), t.Double("eps", 1e-8, min: 1e-20, max: 1)),
+            DiscLrRatio = t.Double("disc-lr-ratio", 1.0, min: 1e-6, max: 1e6),
+            ClipGradNorm = clip > 0 ? clip : null,
+            Ema = t.Bool("ema", false),
+            EmaDecay = t.Double("ema-decay", 0.9999, min: 0, max: 1),
+            MaxConsecutiveBadSteps = t.Int("max-consecutive-bad-steps", 20, min: 1),
+            DiscriminatorFreeze = t.Choice("d-freeze", ["requires-grad", "zero-grad"], "requires-grad") == "zero-grad"
+                ? DiscriminatorFreeze.ZeroGrad : DiscriminatorFreeze.RequiresGrad,
+            InitialLossScale = t.Double("initial-loss-scale", 65536, min: 1, max: 1e9),
+        };
+        if (data.BatchSize % trainer.MicroBatches != 0)
+            throw new ConfigException($"{t.Source}: key 'micro-batches' = {trainer.MicroBatches} must divide data.batch-size = {data.BatchSize}.");
+
+        var l = Section(file, "loss", LossKeys);
+        var perceptual = l.Choice("perceptual", ["vgg", "alex", "none"], "vgg") switch
+        {
+            "alex" => PerceptualNet.Alex,
+            "none" => PerceptualNet.None,
+            _ => PerceptualNet.Vgg,
+        };
+        var loss = new LossConfig
+        {
+            L1Weight = l.Double("l1-weight", 1.0, min: 0),
+            PerceptualWeight = perceptual == PerceptualNet.None ? 0 : l.Double("perceptual-weight", 1.0, min: 0),
+            WaveletWeight = l.Double("wavelet-weight", 1.0, min: 0),
+            CharbonnierEps = l.Double("charbonnier-eps", 1e-3, min: 1e-12),
+            GaussianWeight = l.Double("gaussian-weight", 0.5, min: 0),
+            GaussianKernel = l.Int("gaussian-kernel", 5, min: 3, max: 31),
+            GaussianSigma = l.Double("gaussian-sigma", 1.0, min: 1e-3, max: 100),
+            KlWeight = l.Double("kl-weight", 0.01, min: 0),
+            KlReduction = l.Choice("kl-reduction", ["element-mean", "sample-sum"], "element-mean") == "sample-sum"
+                ? KlReduction.SampleSum : KlReduction.ElementMean,
+            GanLoss = l.Choice("gan-loss", ["hinge", "logistic", "nsat"], "hinge"),
+            AdversarialWeight = l.Double("adversarial-weight", 0.1, min: 0),
+            Weighting = l.Choice("adversarial-weighting", ["constant", "adaptive"], "constant") == "adaptive"
+                ? AdversarialWeighting.Adaptive : AdversarialWeighting.Constant,
+            AdaptiveWeightMax = l.Double("adaptive-weight-max", 1e4, min: 1e-6),
+            DiscStart = l.Long("disc-start", 0, min: 0),
+            DiscFactor = l.Double("disc-factor", 1.0, min: 0),
+        };
+        if (loss.GaussianKernel % 2 == 0)
+            throw new ConfigException($"{l.Source}: key 'gaussian-kernel' = {loss.GaussianKernel} must be odd.");
+        foreach (var (key, problem) in loss.Problems())
+            throw new ConfigException($"{l.Source}: key '{key}' {problem}.");
+
+        var c = Section(file, "checkpoint", CheckpointKeys);
+        var checkpoint = new CheckpointSettings(c.Long("every-steps", Math.Max(1, run.MaxSteps / 20), min: 1),
+            c.Int("keep-last", 3, min: 1), c.Bool("keep-best", true));
+        var e = Section(file, "eval", EvalKeys);
+        var eval = new EvalSettings(e.Int("images", 16, min: 0, max: 100_000), e.Int("grid-images", 8, min: 0, max: 64), e.Bool("use-ema", false));
+        if (eval.UseEma && !trainer.Ema)
+            throw new ConfigException($"{e.Source}: key 'use-ema' = true needs trainer.ema = true.");
+        if (eval.Images > 0 && evalData is null)
+            throw new ConfigException($"{file.Source}: eval.images = {eval.Images} needs an eval-data {{ }} section with held-out shards (or set eval.images = 0).");
+
+        return new ExperimentConfig(name, model, disc, data, evalData, run, trainer, loss, perceptual, checkpoint, eval, HoconText.Render(file.Raw));
+    }
+
+    /// <summary>A section that may be absent (all defaults); unknown keys in it are errors.</summary>
+    private static HoconFile Section(HoconFile file, string name, string[] known)
+    {
+        if (!file.Has(name))
+            return HoconFile.Parse("", file.Source + "#" + name);
+        var section = file.Section(name);
+        RejectUnknown(section, known, name + ".");
+        return section;
+    }
+
+    private static void RejectUnknown(HoconFile section, string[] known, string prefix)
+    {
+        foreach (var key in section.Raw.Root.GetObject().Items.Keys)
+            if (!known.Contains(key))
+            {
+                string? hint = known.OrderBy(k => Distance(k, key)).FirstOrDefault(k => Distance(k, key) <= 3);
+                throw new ConfigException($"{section.Source}: unknown key '{prefix}{key}'" + (hint is null ? "" : $" (did you mean '{prefix}{hint}'?)") +
+                    $". Known keys: {string.Join(", ", known)}.");
+            }
+    }
+
+    private static string? NullIfEmpty(string s) => string.IsNullOrWhiteSpace(s) ? null : s;
+
+    private static int Distance(string a, string b)
+    {
+        var d = new int[a.Length + 1, b.Length + 1];
+        for (int i = 0; i <= a.Length; i++) d[i, 0] = i;
+        for (int j = 0; j <= b.Length; j++) d[0, j] = j;
+        for (int i = 1; i <= a.Length; i++)
+            for (int j = 1; j <= b.Length; j++)
+                d[i, j] = Math.Min(Math.Min(d[i - 1, j] + 1, d[i, j - 1] + 1), d[i - 1, j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1));
+        return d[a.Length, b.Length];
+    }
+}

@@ -1,0 +1,99 @@
+using System.Net;
+using Akka.Actor;
+using Akka.Configuration;
+using LiteVae.Actors;
+using LiteVae.Actors.Serialization;
+using LiteVae.Host.Config;
+
+namespace LiteVae.Host.Node;
+
+/// <summary>
+/// How the CLI talks to a running cluster: a short-lived, remote-only ActorSystem (it never joins the
+/// cluster, so no membership churn and no split-brain decisions) that resolves <c>/user/gateway</c> on the
+/// given node by ActorSelection. Every node runs a gateway that forwards to the Coordinator singleton,
+/// so any member's address works. (ClusterClient + receptionist would add contact-point failover, which a
+/// one-shot command does not need, and is deprecated upstream.)
+/// </summary>
+public sealed class ClusterClient : IAsyncDisposable
+{
+    private readonly ActorSystem _system;
+    private readonly IActorRef _gateway;
+
+    public string Address { get; }
+
+    private ClusterClient(ActorSystem system, IActorRef gateway, string address) => (_system, _gateway, Address) = (system, gateway, address);
+
+    public static async Task<ClusterClient> ConnectAsync(string address, TimeSpan timeout)
+    {
+        var (host, port) = NodeOptions.ParseAddress(address, "--cluster");
+        await ProbeTcp(host, port, address, timeout);
+        string bind = IsLoopback(host) ? "127.0.0.1" : Dns.GetHostName();
+        var config = ConfigurationFactory.ParseString($$"""
+            akka {
+              loglevel = ERROR
+              stdout-loglevel = OFF
+              log-dead-letters = off
+              log-dead-letters-during-shutdown = off
+              actor.provider = remote
+              remote.dot-netty.tcp { hostname = "{{bind}}", port = 0, maximum-frame-size = 4194304b }
+              remote.log-remote-lifecycle-events = off
+            }
+            """).WithFallback(ConfigurationFactory.ParseString(SerializationSetup.Hocon));
+        var system = ActorSystem.Create("litevae-cli", config);
+        try
+        {
+            var selection = system.ActorSelection($"akka.tcp://{ClusterRoles.SystemName}@{host}:{port}/user/{Actors.Gateway.Gateway.Name}");
+            ActorIdentity id;
+            try { id = await selection.Ask<ActorIdentity>(new Identify(address), timeout); }
+            catch (AskTimeoutException)
+            {
+                throw new ConfigException($"cannot reach a LiteVae node at {address}: nothing answered within {timeout.TotalSeconds:F0}s " +
+                                          "(is the node running, and is this its host:port? `litevae node` prints it at start).");
+            }
+            if (id.Subject is null)
+                throw new ConfigException($"the process at {address} answered but has no LiteVae gateway (not a LiteVae node, or another version).");
+            return new ClusterClient(system, id.Subject, address);
+        }
+        catch
+        {
+            await system.Terminate();
+            throw;
+        }
+    }
+
+    /// <summary>Akka answers an unreachable address like a missing actor; a plain TCP connect tells them apart.</summary>
+    private static async Task ProbeTcp(string host, int port, string address, TimeSpan timeout)
+    {
+        using var tcp = new System.Net.Sockets.TcpClient();
+        using var cts = new CancellationTokenSource(timeout);
+        try { await tcp.ConnectAsync(host, port, cts.Token); }
+        catch (Exception e) when (e is System.Net.Sockets.SocketException or OperationCanceledException)
+        {
+            string why = e is OperationCanceledException ? $"no answer within {timeout.TotalSeconds:F0}s" : e.Message;
+            throw new ConfigException($"cannot reach a LiteVae node at {address}: {why} " +
+                                      "(is the node running, and is this its host:port? `litevae node` prints it at start).");
+        }
+    }
+
+    private static bool IsLoopback(string host) =>
+        host == "localhost" || (IPAddress.TryParse(host, out var ip) && IPAddress.IsLoopback(ip));
+
+    /// <summary>Sends a command and waits for its answer (a CommandRejected becomes an error naming the reason).</summary>
+    public async Task<T> AskAsync<T>(object command, TimeSpan timeout)
+    {
+        object reply;
+        try { reply = await _gateway.Ask<object>(command, timeout); }
+        catch (AskTimeoutException)
+        {
+            throw new ConfigException($"{Address} did not answer within {timeout.TotalSeconds:F0}s (the cluster may be busy or the node gone).");
+        }
+        return reply switch
+        {
+            T t => t,
+            Actors.Protocol.ClientProtocol.CommandRejected r => throw new ConfigException($"{r.Command}: {r.Reason}"),
+            _ => throw new ConfigException($"{Address} answered with an unexpected {reply.GetType().Name}."),
+        };
+    }
+
+    public async ValueTask DisposeAsync() => await _system.Terminate();
+}

@@ -1,0 +1,86 @@
+using Akka.Actor;
+using Akka.Cluster;
+using Akka.Cluster.Hosting;
+using Akka.Hosting;
+using Akka.Remote.Hosting;
+using LiteVae.Actors;
+using LiteVae.Actors.Coordination;
+using LiteVae.Actors.Data;
+using LiteVae.Actors.Eval;
+using LiteVae.Actors.Hosting;
+using LiteVae.Actors.Training;
+using LiteVae.Host.Config;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+
+namespace LiteVae.Host.Node;
+
+/// <summary>
+/// Builds a node process: the generic host with Akka.Hosting's <c>AddAkka</c>, remoting and clustering
+/// from the node's HOCON, and the actors of each role it carries.
+/// </summary>
+public static class NodeHost
+{
+    public static IHost Build(HoconFile file, NodeOptions o, NodeServices services, Action<ActorSystem>? started = null)
+    {
+        var builder = Microsoft.Extensions.Hosting.Host.CreateApplicationBuilder(new HostApplicationBuilderSettings
+        {
+            DisableDefaults = true,   // no appsettings, no env-var configuration: the node's HOCON is its config
+        });
+        builder.Logging.ClearProviders();
+        builder.Logging.AddSimpleConsole(c => { c.SingleLine = true; c.TimestampFormat = "HH:mm:ss "; });
+        builder.Logging.SetMinimumLevel(LogLevel.Warning);
+        var plan = o.Has(ClusterRoles.Coordinator)
+            ? (services.Plan ?? throw new ConfigException($"{file.Source}: this node has the role 'coordinator' but no experiment; pass --config <experiment.conf>."))()
+            : null;
+
+        builder.Services.AddAkka(ClusterRoles.SystemName, (ab, _) =>
+        {
+            ab.AddHocon(file.Raw, HoconAddMode.Prepend);
+            ab.WithRemoting(new RemoteOptions
+            {
+                HostName = o.Hostname,
+                Port = o.Port,
+                PublicHostName = o.PublicHostname == "" ? null : o.PublicHostname,
+            });
+            ab.WithClustering(new ClusterOptions
+            {
+                Roles = o.Roles.ToArray(),
+                SeedNodes = o.Seeds.Select(s => $"akka.tcp://{ClusterRoles.SystemName}@{s.Host}:{s.Port}").ToArray(),
+            });
+            ab.WithLiteVaeCore();
+            string node = "";
+            ab.AddStartup((system, _) =>
+            {
+                var cluster = Cluster.Get(system);
+                node = $"{cluster.SelfAddress.Host}:{cluster.SelfAddress.Port}";
+                if (o.Seeds.Count == 0) cluster.Join(cluster.SelfAddress);   // a cluster of one
+            });
+            if (plan is not null)
+                ab.WithCoordinatorRole(new CoordinatorRoleOptions(plan, services.Store, o.Coordinator));
+            if (o.Has(ClusterRoles.Data))
+                ab.WithActors((system, registry) => registry.Register<DataNodeKey>(RoleStarter.StartDataNode(system,
+                    new DataRoleOptions(new DataNodeSettings(SelfName(system), o.MaxLeases, o.Bounds, o.ChunkBytes, o.DataHeartbeat), services.Pipeline),
+                    registry.Get<CoordinatorProxyKey>())));
+            if (o.Has(ClusterRoles.Trainer))
+                ab.WithActors((system, registry) => registry.Register<TrainerKey>(RoleStarter.StartTrainer(system,
+                    new TrainerRoleOptions(new TrainerSettings(SelfName(system), o.RegisterInterval, o.ProgressInterval), services.Engine,
+                        services.Store, o.IntakeBatches, NodeOptions.GpuDispatcher, o.MinBackoff, o.MaxBackoff, o.FinalCheckpointTimeout),
+                    registry.Get<CoordinatorProxyKey>())));
+            if (o.Has(ClusterRoles.Eval))
+                ab.WithActors((system, registry) => registry.Register<EvaluatorKey>(RoleStarter.StartEvaluator(system,
+                    new EvalRoleOptions(SelfName(system), services.EvalJobs, NodeOptions.GpuDispatcher, o.EvalHeartbeat),
+                    registry.Get<CoordinatorProxyKey>())));
+            if (started is not null)
+                ab.AddStartup((system, _) => started(system));
+        });
+        return builder.Build();
+    }
+
+    private static string SelfName(ActorSystem system)
+    {
+        var a = Cluster.Get(system).SelfAddress;
+        return $"{a.Host}:{a.Port}";
+    }
+}

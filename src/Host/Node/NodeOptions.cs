@@ -1,0 +1,67 @@
+using LiteVae.Actors;
+using LiteVae.Actors.Coordination;
+using LiteVae.Actors.Data;
+using LiteVae.Host.Config;
+
+namespace LiteVae.Host.Node;
+
+/// <summary>A node's settings (HOCON <c>litevae.*</c> of the node file), validated once at startup.</summary>
+public sealed record NodeOptions(
+    IReadOnlyList<string> Roles, string Hostname, int Port, string PublicHostname, IReadOnlyList<(string Host, int Port)> Seeds,
+    string RunsRoot, string RunDir, CoordinatorSettings Coordinator, int MaxLeases, PipelineBounds Bounds, int ChunkBytes,
+    TimeSpan DataHeartbeat, int IntakeBatches, TimeSpan RegisterInterval, TimeSpan ProgressInterval, TimeSpan MinBackoff,
+    TimeSpan MaxBackoff, TimeSpan FinalCheckpointTimeout, TimeSpan EvalHeartbeat)
+{
+    public const string GpuDispatcher = "litevae.gpu-dispatcher";
+
+    public bool Has(string role) => Roles.Contains(role);
+
+    /// <summary>A short name for logs and status: host:port.</summary>
+    public string NodeName(int boundPort) => $"{(PublicHostname == "" ? Hostname : PublicHostname)}:{boundPort}";
+
+    public static NodeOptions Bind(HoconFile f)
+    {
+        var roles = f.StringList("litevae.node.roles");
+        if (roles.Count == 0)
+            throw new ConfigException($"{f.Source}: key 'litevae.node.roles' is empty; list some of: {string.Join(", ", ClusterRoles.All)}.");
+        foreach (var r in roles)
+            if (!ClusterRoles.All.Contains(r))
+                throw new ConfigException($"{f.Source}: key 'litevae.node.roles' has unknown role '{r}'; roles are: {string.Join(", ", ClusterRoles.All)}.");
+        var seeds = f.StringList("litevae.node.seed-nodes", []).Select(s => ParseAddress(s, $"{f.Source}: key 'litevae.node.seed-nodes'")).ToList();
+        return new NodeOptions(
+            roles.Distinct().ToList(),
+            f.String("litevae.node.hostname", "127.0.0.1"),
+            f.Int("litevae.node.port", 0, 0, 65535),
+            f.String("litevae.node.public-hostname", ""),
+            seeds,
+            f.String("litevae.run.runs-root", "runs"),
+            f.String("litevae.run.run-dir", ""),
+            new CoordinatorSettings(TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(f.Int("litevae.coordinator.stale-lease-s", 60, 5)),
+                f.Bool("litevae.coordinator.leave-cluster-when-stopped", true)),
+            f.Int("litevae.data.max-leases", 2, 1, 64),
+            new PipelineBounds(
+                f.Int("litevae.data.decode-workers", 2, 1, 256),
+                f.Int("litevae.data.raw-queue", 16, 1, 4096),
+                f.Int("litevae.data.decoded-queue", 16, 1, 4096),
+                f.Int("litevae.data.output-batches", 4, 1, 256)),
+            f.Int("litevae.data.chunk-kb", 256, 4, 3072) * 1024,
+            TimeSpan.FromSeconds(f.Double("litevae.data.heartbeat-s", 1, 0.1, 60)),
+            f.Int("litevae.trainer.intake-batches", 4, 1, 256),
+            TimeSpan.FromSeconds(f.Double("litevae.trainer.register-interval-s", 2, 0.1, 60)),
+            TimeSpan.FromSeconds(f.Double("litevae.trainer.progress-interval-s", 5, 0.1, 600)),
+            TimeSpan.FromSeconds(f.Double("litevae.trainer.min-backoff-s", 1, 0.1, 600)),
+            TimeSpan.FromSeconds(f.Double("litevae.trainer.max-backoff-s", 30, 0.1, 3600)),
+            TimeSpan.FromSeconds(f.Double("litevae.trainer.final-checkpoint-timeout-s", 120, 1, 3600)),
+            TimeSpan.FromSeconds(f.Double("litevae.eval.heartbeat-s", 2, 0.1, 60)));
+    }
+
+    /// <summary>Parses host:port strictly (what --cluster and seed-nodes take).</summary>
+    public static (string Host, int Port) ParseAddress(string text, string what)
+    {
+        int colon = text.LastIndexOf(':');
+        if (colon <= 0 || colon == text.Length - 1 || !int.TryParse(text[(colon + 1)..], out int port) || port is < 1 or > 65535
+            || text[..colon].Any(char.IsWhiteSpace) || text.Contains('/'))
+            throw new ConfigException($"{what}: malformed address '{text}'; expected host:port, e.g. 127.0.0.1:4053.");
+        return (text[..colon], port);
+    }
+}

@@ -1,0 +1,169 @@
+using System.Globalization;
+
+namespace LiteVae.Model.Checkpoints;
+
+/// <summary>How many checkpoints to keep: the newest <see cref="KeepLast"/> and, if asked, the best.</summary>
+public sealed record RetentionPolicy(int KeepLast = 3, bool KeepBest = true)
+{
+    public void Validate()
+    {
+        if (KeepLast < 1)
+            throw new ArgumentException($"keep-last must be at least 1, got {KeepLast}.");
+    }
+}
+
+/// <summary>
+/// Writes checkpoints into <c>&lt;run&gt;/checkpoints/</c> so that a checkpoint on disk is always
+/// complete or absent, whenever the process dies:
+/// <list type="number">
+/// <item>every file goes into a fresh <c>.tmp-…</c> directory and is fsynced;</item>
+/// <item>the directory is fsynced and renamed to <c>step-NNNNNNNN</c> (rename is atomic), then the
+///   parent is fsynced;</item>
+/// <item><c>last</c> (and <c>best</c>) are symlinks to a step directory, replaced by renaming a new
+///   symlink over them (atomic too), so <c>checkpoints/last/model.safetensors</c> is always a real,
+///   complete file for us, for PyTorch and for a user;</item>
+/// <item>older step directories beyond the retention policy are renamed to <c>.tmp-…</c> and then
+///   deleted, so a half-deleted directory never looks like a checkpoint.</item>
+/// </list>
+/// Leftover <c>.tmp-…</c> directories (from a killed write) are ignored by readers and removed by the
+/// next write.
+/// </summary>
+public static class CheckpointStore
+{
+    public const string LastLink = "last";
+    public const string BestLink = "best";
+    public const string StateFile = "trainer-state.json";
+    public const string ConfigFile = "config.conf";
+    private const string TempPrefix = ".tmp-";
+
+    public static string StepDirName(long step) => $"step-{step.ToString("D8", CultureInfo.InvariantCulture)}";
+
+    /// <summary>Writes the snapshot and applies retention; returns the new step directory.</summary>
+    /// <param name="afterEachFile">Called with each file's path once it is written and flushed
+    /// (progress reporting; tests use it to kill the process mid-write).</param>
+    public static string Write(string checkpointsDir, CheckpointSnapshot snapshot, RetentionPolicy retention,
+        Action<string>? afterEachFile = null)
+    {
+        retention.Validate();
+        Directory.CreateDirectory(checkpointsDir);
+        RemoveTemps(checkpointsDir);
+
+        long step = snapshot.State.Step;
+        string temp = Path.Combine(checkpointsDir, $"{TempPrefix}{StepDirName(step)}-{Guid.NewGuid():N}");
+        Directory.CreateDirectory(temp);
+        var sizes = new Dictionary<string, long>();
+        foreach (var file in snapshot.Files)
+        {
+            string path = Path.Combine(temp, file.FileName);
+            Safetensors.Save(path, file.Tensors, file.Metadata); // flushes to disk
+            sizes[file.FileName] = new FileInfo(path).Length;
+            afterEachFile?.Invoke(path);
+        }
+        string configPath = Path.Combine(temp, ConfigFile);
+        PosixFs.WriteTextDurably(configPath, snapshot.ConfigText);
+        sizes[ConfigFile] = new FileInfo(configPath).Length;
+        afterEachFile?.Invoke(configPath);
+
+        // The state names every other file with its size; it is written last.
+        var state = snapshot.State with { Files = sizes };
+        string statePath = Path.Combine(temp, StateFile);
+        PosixFs.WriteTextDurably(statePath, state.ToJson());
+        afterEachFile?.Invoke(statePath);
+        PosixFs.FsyncDirectory(temp);
+
+        string final = Path.Combine(checkpointsDir, StepDirName(step));
+        if (Directory.Exists(final))
+            Discard(checkpointsDir, final); // a re-save of the same step replaces the old one
+        PosixFs.Rename(temp, final);
+        PosixFs.FsyncDirectory(checkpointsDir);
+
+        PointLink(checkpointsDir, LastLink, StepDirName(step));
+        if (retention.KeepBest)
+            UpdateBest(checkpointsDir);
+        ApplyRetention(checkpointsDir, retention);
+        return final;
+    }
+
+    /// <summary>Complete step directories, oldest first.</summary>
+    public static IReadOnlyList<(long Step, string Path)> List(string checkpointsDir)
+    {
+        if (!Directory.Exists(checkpointsDir)) return [];
+        var result = new List<(long, string)>();
+        foreach (var dir in Directory.EnumerateDirectories(checkpointsDir, "step-*"))
+        {
+            if (PosixFs.IsLink(dir)) continue;
+            string name = Path.GetFileName(dir);
+            if (long.TryParse(name.AsSpan(5), NumberStyles.None, CultureInfo.InvariantCulture, out long step)
+                && File.Exists(Path.Combine(dir, StateFile)))
+                result.Add((step, dir));
+        }
+        return result.OrderBy(r => r.Item1).ToList();
+    }
+
+    /// <summary>Removes leftovers of interrupted writes or deletions.</summary>
+    public static void RemoveTemps(string checkpointsDir)
+    {
+        foreach (var entry in Directory.EnumerateFileSystemEntries(checkpointsDir, TempPrefix + "*"))
+        {
+            if (PosixFs.IsLink(entry) || File.Exists(entry)) File.Delete(entry);
+            else Directory.Delete(entry, recursive: true);
+        }
+    }
+
+    private static void PointLink(string checkpointsDir, string linkName, string targetName)
+    {
+        string temp = Path.Combine(checkpointsDir, $"{TempPrefix}{linkName}-{Guid.NewGuid():N}");
+        File.CreateSymbolicLink(temp, targetName); // relative target: the run directory can be moved
+        PosixFs.Rename(temp, Path.Combine(checkpointsDir, linkName));
+        PosixFs.FsyncDirectory(checkpointsDir);
+    }
+
+    private static void UpdateBest(string checkpointsDir)
+    {
+        (string dir, CheckpointMetric metric)? best = null;
+        foreach (var (_, dir) in List(checkpointsDir))
+        {
+            var metric = TryReadMetric(dir);
+            if (metric is null) continue;
+            if (best is null || metric.IsBetterThan(best.Value.metric))
+                best = (dir, metric);
+        }
+        if (best is not null)
+            PointLink(checkpointsDir, BestLink, Path.GetFileName(best.Value.dir));
+    }
+
+    private static CheckpointMetric? TryReadMetric(string dir)
+    {
+        try
+        {
+            return TrainerState.FromJson(File.ReadAllText(Path.Combine(dir, StateFile)), dir).Metric;
+        }
+        catch (Exception e) when (e is IOException or InvalidDataException)
+        {
+            return null;
+        }
+    }
+
+    private static void ApplyRetention(string checkpointsDir, RetentionPolicy retention)
+    {
+        var all = List(checkpointsDir);
+        var keep = new HashSet<string>(all.TakeLast(retention.KeepLast).Select(a => Path.GetFullPath(a.Path)));
+        foreach (var link in new[] { LastLink, BestLink })
+        {
+            string linkPath = Path.Combine(checkpointsDir, link);
+            var target = new FileInfo(linkPath).LinkTarget;
+            if (target is not null)
+                keep.Add(Path.GetFullPath(Path.Combine(checkpointsDir, target)));
+        }
+        foreach (var (_, dir) in all)
+            if (!keep.Contains(Path.GetFullPath(dir)))
+                Discard(checkpointsDir, dir);
+    }
+
+    private static void Discard(string checkpointsDir, string dir)
+    {
+        string trash = Path.Combine(checkpointsDir, $"{TempPrefix}old-{Path.GetFileName(dir)}-{Guid.NewGuid():N}");
+        PosixFs.Rename(dir, trash);
+        Directory.Delete(trash, recursive: true);
+    }
+}

@@ -1,0 +1,137 @@
+using System.Text.Json;
+using LiteVae.Actors.Data;
+using LiteVae.Actors.Eval;
+using LiteVae.Actors.Protocol;
+using LiteVae.Actors.Training;
+
+namespace LiteVae.Actors.Tests.Synthetic;
+
+/// <summary>
+/// Test/benchmark stand-in for the trainer: checks that every image it gets holds exactly the pixels its
+/// sample id says (so a batch that crossed nodes in chunks is proven intact), keeps a checksum of what it
+/// consumed as its "weights", optionally sleeps per step (a device at a fixed rate) and crashes once.
+/// </summary>
+public sealed class SyntheticEngine(SyntheticEngine.Options options) : ITrainingEngine
+{
+    public sealed class Options
+    {
+        public TimeSpan StepTime { get; init; }
+        public long CrashAtStep { get; set; } = -1;
+        /// <summary>Before this step the engine signals <see cref="AtGate"/> and blocks until <see cref="Release"/>.</summary>
+        public long GateAtStep { get; init; } = -1;
+        public ManualResetEventSlim AtGate { get; } = new();
+        public ManualResetEventSlim Release { get; } = new();
+        public List<SampleId> Consumed { get; } = [];
+        public List<long> RestoredSteps { get; } = [];
+        public int Initialisations;
+    }
+
+    private long _checksum;
+
+    public string Device => "synthetic";
+    public long Step { get; private set; }
+
+    public RestoredState Initialize(string experimentHocon, string runDir, string? resumeFrom)
+    {
+        Interlocked.Increment(ref options.Initialisations);
+        if (resumeFrom is null) { lock (options.RestoredSteps) options.RestoredSteps.Add(0); return new RestoredState(0, null); }
+        var state = JsonSerializer.Deserialize<SyntheticSnapshot.State>(File.ReadAllText(Path.Combine(resumeFrom, "state.json")))!;
+        (Step, _checksum) = (state.Step, state.Checksum);
+        lock (options.RestoredSteps) options.RestoredSteps.Add(Step);
+        return new RestoredState(state.Step, state.DataPosition);
+    }
+
+    public IReadOnlyDictionary<string, double>? TrainStep(PixelBatch batch, bool readLosses)
+    {
+        if (Step + 1 == options.GateAtStep)
+        {
+            options.AtGate.Set();
+            options.Release.Wait(TimeSpan.FromSeconds(60));
+        }
+        if (Step + 1 == options.CrashAtStep)
+        {
+            options.CrashAtStep = -1;
+            throw new InvalidOperationException("injected trainer crash");
+        }
+        for (int i = 0; i < batch.Count; i++)
+        {
+            var id = batch.Samples[i];
+            byte want = SyntheticDecoder.Value(id.Shard, id.Index);
+            var img = batch.Image(i);
+            if (img.IndexOfAnyExcept(want) >= 0)
+                throw new InvalidDataException($"image of sample {id} is corrupt");
+            _checksum = unchecked(_checksum * 1_000_003 + id.Epoch * 7919 + id.Shard * 104_729 + id.Index);
+        }
+        lock (options.Consumed) options.Consumed.AddRange(batch.Samples);
+        if (options.StepTime > TimeSpan.Zero) Thread.Sleep(options.StepTime);
+        Step++;
+        return readLosses ? new Dictionary<string, double> { ["l1"] = 1.0 / Step, ["kl"] = 0.01 } : null;
+    }
+
+    public ICheckpointSnapshot Snapshot(string dataPosition) => new SyntheticSnapshot(new(Step, _checksum, dataPosition));
+
+    public void Dispose() { }
+}
+
+public sealed class SyntheticSnapshot(SyntheticSnapshot.State state) : ICheckpointSnapshot
+{
+    public sealed record State(long Step, long Checksum, string DataPosition);
+
+    public State Value { get; } = state;
+    public long Step => Value.Step;
+    public void Dispose() { }
+}
+
+/// <summary>Atomic (temp folder + rename) checkpoints of the synthetic engine.</summary>
+public sealed class SyntheticStore : ICheckpointStore
+{
+    public string Write(ICheckpointSnapshot snapshot, string runDir, string reason)
+    {
+        var s = ((SyntheticSnapshot)snapshot).Value;
+        string dir = Path.Combine(runDir, "checkpoints"), final = Path.Combine(dir, $"step-{s.Step:D8}");
+        string temp = Path.Combine(dir, $".tmp-{Guid.NewGuid():N}");
+        Directory.CreateDirectory(temp);
+        File.WriteAllText(Path.Combine(temp, "state.json"), JsonSerializer.Serialize(s));
+        if (Directory.Exists(final)) Directory.Delete(final, true);
+        Directory.Move(temp, final);
+        return final;
+    }
+
+    public IReadOnlyList<CheckpointEntry> List(string runDir)
+    {
+        string dir = Path.Combine(runDir, "checkpoints");
+        if (!Directory.Exists(dir)) return [];
+        return Directory.GetDirectories(dir, "step-*").Select(d => new CheckpointEntry(long.Parse(Path.GetFileName(d)[5..]), d))
+            .OrderBy(c => c.Step).ToList();
+    }
+
+    public string Resolve(string runDir, string spec)
+    {
+        var all = List(runDir);
+        var hit = spec == "last" ? all.LastOrDefault()
+            : spec.StartsWith("step-") && long.TryParse(spec[5..], out long n) ? all.FirstOrDefault(c => c.Step == n)
+            : Directory.Exists(spec) ? new CheckpointEntry(0, spec) : null;
+        return hit?.Path ?? throw new CheckpointNotFoundException(
+            $"no checkpoint '{spec}' in {runDir} (available: {string.Join(", ", all.Select(c => $"step-{c.Step}").DefaultIfEmpty("none"))})");
+    }
+}
+
+/// <summary>An evaluation that reads the checkpoint's step in three "batches" and reports it as a metric.</summary>
+public sealed class SyntheticEvalJob(EvalProtocol.RunEvaluation request) : IEvalJob
+{
+    private int _batches;
+
+    public bool Step()
+    {
+        if (request.CheckpointPath.Contains("explode")) throw new InvalidOperationException("injected eval crash");
+        return ++_batches < 3;
+    }
+
+    public EvalOutcome Finish()
+    {
+        var s = JsonSerializer.Deserialize<SyntheticSnapshot.State>(File.ReadAllText(Path.Combine(request.CheckpointPath, "state.json")))!;
+        return new EvalOutcome([new MetricValue("step", s.Step, null), new MetricValue("lpips", null, "no weight file")], null, 3 * 4);
+    }
+
+    public void Dispose() { }
+}

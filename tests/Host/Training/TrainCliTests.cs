@@ -1,0 +1,168 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text.RegularExpressions;
+using LiteVae.Host.Tests.Support;
+using LiteVae.Model.Checkpoints;
+
+namespace LiteVae.Host.Tests.Training;
+
+/// <summary>
+/// `litevae train` as a user runs it: a child process (so it can be killed with SIGKILL), working in
+/// the repository root on the bundled sample shards, with a tiny model (quickstart at 32 px).
+/// </summary>
+public sealed partial class TrainCliTests : IDisposable
+{
+    private readonly string _dir = Path.Combine(Path.GetTempPath(), "litevae-train-cli-" + Guid.NewGuid().ToString("N"));
+
+    public TrainCliTests() => Directory.CreateDirectory(_dir);
+
+    public void Dispose()
+    {
+        if (Directory.Exists(_dir)) Directory.Delete(_dir, recursive: true);
+    }
+
+    /// <summary>Quickstart shrunk for tests: 32 px, batch 4, no held-out evaluation, a checkpoint per step.</summary>
+    private static readonly string[] Tiny =
+    [
+        "--config", "configs/quickstart.conf",
+        "--set", "data.resolution=32", "--set", "data.batch-size=4", "--set", "data.decode-workers=1",
+        "--set", "eval.images=0", "--set", "checkpoint.every-steps=1", "--set", "checkpoint.keep-last=10",
+        "--set", "trainer.log-every=1", "--device", "cpu",
+    ];
+
+    private static ProcessStartInfo Cli(IEnumerable<string> args)
+    {
+        string dll = Path.Combine(AppContext.BaseDirectory, "litevae.dll");
+        var psi = new ProcessStartInfo("dotnet") { WorkingDirectory = RepoPaths.Root, RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        psi.ArgumentList.Add(dll);
+        psi.ArgumentList.Add("train");
+        foreach (var a in args) psi.ArgumentList.Add(a);
+        psi.Environment["OMP_NUM_THREADS"] = "1";
+        return psi;
+    }
+
+    private static (int Code, string Output) Run(IEnumerable<string> args, int timeoutSeconds = 600)
+    {
+        using var p = Process.Start(Cli(args))!;
+        var stdout = p.StandardOutput.ReadToEndAsync();
+        var stderr = p.StandardError.ReadToEndAsync();
+        if (!p.WaitForExit(timeoutSeconds * 1000))
+        {
+            p.Kill(entireProcessTree: true);
+            throw new TimeoutException($"litevae train did not finish in {timeoutSeconds} s: {stdout.Result}{stderr.Result}");
+        }
+        return (p.ExitCode, stdout.Result + stderr.Result);
+    }
+
+    private static Dictionary<string, byte[]> TensorBytes(string file) =>
+        Safetensors.Load(file).ToDictionary(kv => kv.Key, kv => kv.Value.bytes.ToArray());
+
+    [Fact]
+    public void KillingTheProcessDuringACheckpointWriteLeavesThePreviousCheckpointIntact()
+    {
+        string run = Path.Combine(_dir, "run");
+        // Every checkpoint file takes 1.5 s to "write", so the test can kill the process inside step 2's write.
+        using var p = Process.Start(Cli([.. Tiny, "--max-steps", "3", "--run-dir", run, "--debug-checkpoint-file-delay-ms", "1500"]))!;
+        _ = p.StandardOutput.ReadToEndAsync();
+        _ = p.StandardError.ReadToEndAsync();
+        string ckpts = Path.Combine(run, "checkpoints");
+        var deadline = DateTime.UtcNow.AddMinutes(5);
+        string? partial = null;
+        while (partial is null && DateTime.UtcNow < deadline && !p.HasExited)
+        {
+            Thread.Sleep(50);
+            if (!Directory.Exists(Path.Combine(ckpts, "step-00000001"))) continue;
+            partial = Directory.Exists(ckpts)
+                ? Directory.EnumerateDirectories(ckpts, ".tmp-step-00000002-*").FirstOrDefault(d => Directory.EnumerateFiles(d).Any())
+                : null;
+        }
+        Assert.NotNull(partial);
+        p.Kill(); // SIGKILL: no finally blocks, no flushing
+        p.WaitForExit();
+
+        // The half-written step 2 is not a checkpoint; last still points at the complete step 1.
+        Assert.Equal([1L], CheckpointStore.List(ckpts).Select(c => c.Step));
+        var ck = CheckpointDir.Open(run);
+        Assert.Equal(1, ck.State.Step);
+        Assert.NotNull(ck.State.DataPosition);
+        var model = Safetensors.Load(Path.Combine(ckpts, "last", "model.safetensors"));
+        Assert.Contains("decoder.conv_out.weight", model.Keys);
+
+        // And the run resumes from it, then finishes normally.
+        var (code, output) = Run(["--resume", run]);
+        Assert.True(code == 0, output);
+        Assert.Contains("resumed", output);
+        Assert.Equal(3, CheckpointDir.Open(run).State.Step);
+        Assert.Empty(Directory.EnumerateFileSystemEntries(ckpts, ".tmp-*"));
+    }
+
+    [Fact]
+    public void AResumedRunEndsWithTheSameWeightsAndLossesAsAnUninterruptedOne()
+    {
+        string straight = Path.Combine(_dir, "straight"), split = Path.Combine(_dir, "split");
+        var (c1, out1) = Run([.. Tiny, "--max-steps", "4", "--run-dir", straight]);
+        Assert.True(c1 == 0, out1);
+        var (c2, out2) = Run([.. Tiny, "--max-steps", "2", "--run-dir", split]);
+        Assert.True(c2 == 0, out2);
+        var (c3, out3) = Run(["--resume", split, "--max-steps", "4"]);
+        Assert.True(c3 == 0, out3);
+
+        var a = CheckpointDir.Open(straight);
+        var b = CheckpointDir.Open(split);
+        Assert.Equal(4, a.State.Step);
+        Assert.Equal(4, b.State.Step);
+        Assert.Equal(a.State.DataPosition, b.State.DataPosition);
+        foreach (var file in new[] { "model.safetensors", "optimizer.safetensors" })
+        {
+            var x = TensorBytes(Path.Combine(a.Path, file));
+            var y = TensorBytes(Path.Combine(b.Path, file));
+            Assert.Equal(x.Keys.Order(), y.Keys.Order());
+            foreach (var key in x.Keys)
+                Assert.True(x[key].AsSpan().SequenceEqual(y[key]), $"{file}: {key} differs after resume");
+        }
+        // Steps 3 and 4 logged the same losses in both runs.
+        Assert.Equal(Losses(out1).Where(l => l.Step > 2), Losses(out3));
+    }
+
+    private static List<(int Step, string Line)> Losses(string output) =>
+        StepLine().Matches(output).Select(m => (int.Parse(m.Groups[1].Value, CultureInfo.InvariantCulture), m.Groups[2].Value)).ToList();
+
+    // "step 3/4 (75.0%) | 5.1 img/s | l1 0.3327 kl 0.4235 loss 0.3972 | data wait ..." → the loss part
+    [GeneratedRegex(@"step\s+(\d+)/\d+ \([^)]*\) \| [^|]* \| ([^|]*) \|")]
+    private static partial Regex StepLine();
+
+    [Fact]
+    public void ConflictingOrMissingOptionsAreOneLineErrors()
+    {
+        var (code, output) = Run(["--resume", _dir, "--config", "configs/quickstart.conf"]);
+        Assert.Equal(1, code);
+        Assert.StartsWith("error: --resume continues a run with its own config.conf", output.Trim());
+        (code, output) = Run(["--resume", _dir]);
+        Assert.Equal(1, code);
+        Assert.Contains("not a run directory", output);
+        (code, output) = Run([]);
+        Assert.Equal(1, code);
+        Assert.Contains("give --config", output);
+        File.WriteAllText(Path.Combine(_dir, "config.conf"), "");
+        (code, output) = Run(["--resume", _dir]);
+        Assert.Equal(1, code);
+        Assert.Contains("has no complete checkpoint yet", output);
+    }
+
+    /// <summary>The quickstart as documented: a clear gain in held-out PSNR (minutes on a CPU).</summary>
+    [Fact]
+    [Trait("Category", "Slow")]
+    public void QuickstartClearlyImprovesHeldOutPsnr()
+    {
+        string run = Path.Combine(_dir, "quickstart");
+        var (code, output) = Run(["--config", "configs/quickstart.conf", "--run-dir", run], timeoutSeconds: 3600);
+        Assert.True(code == 0, output);
+        var m = Regex.Match(output, @"held-out PSNR ([\d.]+) dB at step 0 → ([\d.]+) dB at step (\d+)");
+        Assert.True(m.Success, output);
+        double before = double.Parse(m.Groups[1].Value, CultureInfo.InvariantCulture), after = double.Parse(m.Groups[2].Value, CultureInfo.InvariantCulture);
+        Assert.True(after > before + 3, $"held-out PSNR {before} → {after} dB"); // measured: 11.4 → 15.8 dB
+        Assert.True(File.Exists(Path.Combine(run, "checkpoints", "last", "model.safetensors")));
+        Assert.NotEmpty(Directory.EnumerateFiles(Path.Combine(run, "eval"), "*.png"));
+        Assert.NotEmpty(Directory.EnumerateFiles(Path.Combine(run, "tb"), "events.out.tfevents.*"));
+    }
+}

@@ -1,0 +1,185 @@
+using LiteVae.Model.Checkpoints;
+using LiteVae.Model.Tests.Training;
+using LiteVae.Model.Training;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace LiteVae.Model.Tests.Checkpoints;
+
+public sealed class CheckpointStoreTests : IDisposable
+{
+    private readonly string _dir = Path.Combine(Path.GetTempPath(), "litevae-ckpt-" + Guid.NewGuid().ToString("N"));
+
+    public void Dispose()
+    {
+        if (Directory.Exists(_dir)) Directory.Delete(_dir, recursive: true);
+    }
+
+    private static CheckpointSnapshot Snapshot(ToyNet net, MasterWeights master, FusedAdam adam, long step, double? psnr = null)
+    {
+        var state = new TrainerState
+        {
+            Step = step, Seed = 5, Precision = master.Precision.Name(), DataPosition = $"pos-{step}",
+            Metric = psnr is null ? null : new CheckpointMetric("psnr", psnr.Value, HigherIsBetter: true),
+        };
+        var snap = new CheckpointSnapshot(state, $"trainer {{ max-steps = {step} }}\n");
+        var owned = new List<Tensor>();
+        snap.AddFile(new SnapshotFile("model.safetensors", SnapshotTensors.ModuleState(net, master.Slots, master.Params, "encoder.", owned)), owned);
+        var ownedOpt = new List<Tensor>();
+        var opt = SnapshotTensors.PerSlot(adam.ExpAvg, master.Slots, "generator.exp_avg.", ownedOpt)
+            .Concat(SnapshotTensors.PerSlot(adam.ExpAvgSq, master.Slots, "generator.exp_avg_sq.", ownedOpt))
+            .Append(new("generator.step", SnapshotTensors.HostCopy(adam.StepCount))).ToList();
+        snap.AddFile(new SnapshotFile("optimizer.safetensors", opt), ownedOpt);
+        return snap;
+    }
+
+    private static void TrainSteps(ToyNet net, MasterWeights master, FusedAdam adam, int from, int to)
+    {
+        for (int i = from; i < to; i++)
+        {
+            using var scope = NewDisposeScope();
+            using var g = new Generator((ulong)i);
+            master.ZeroGrad();
+            net.call(randn([2, 3, 8, 8], generator: g)).square().mean().backward();
+            adam.Step();
+        }
+    }
+
+    [Fact]
+    public void WrittenCheckpointReloadsWeightsAndOptimizerState()
+    {
+        using var net = new ToyNet(seed: 2);
+        using var master = MasterWeights.Create(net, Precision.Fp32, channelsLast: true);
+        using var adam = new FusedAdam(master.Params, master.Grads, new AdamOptions(1e-2));
+        TrainSteps(net, master, adam, 0, 3);
+        string ckpts = Path.Combine(_dir, "checkpoints");
+        using (var snap = Snapshot(net, master, adam, 3))
+            CheckpointStore.Write(ckpts, snap, new RetentionPolicy());
+
+        // Through the run directory (→ checkpoints/last → step-00000003).
+        var ck = CheckpointDir.Open(_dir);
+        Assert.Equal(3, ck.State.Step);
+        Assert.Equal("pos-3", ck.State.DataPosition);
+        Assert.Equal(Path.Combine(ckpts, "step-00000003"), ck.Path);
+        Assert.Contains("max-steps = 3", ck.ConfigText);
+        Assert.True(File.Exists(Path.Combine(ckpts, "last", "model.safetensors")));
+
+        // Weights under reference-style names load strictly into a fresh module.
+        using var fresh = new ToyNet(seed: 99);
+        var weights = ck.Load("model.safetensors");
+        var report = StateDict.Load(fresh, weights, ck.Path, strict: true, prefix: "encoder.");
+        Assert.True(report.IsExact);
+        foreach (var (name, p) in net.named_parameters())
+            Assert.True(p.allclose(fresh.named_parameters().Single(q => q.name == name).parameter, 0, 0), name);
+
+        // Optimizer state per parameter, restored into a flat buffer: continuing gives identical numbers.
+        // (The same channels-last layout: a different weight layout picks other conv kernels, whose
+        // rounding differs in the last bits, which would defeat a bitwise comparison.)
+        using var master2 = MasterWeights.Create(fresh, Precision.Fp32, channelsLast: true);
+        using var adam2 = new FusedAdam(master2.Params, master2.Grads, new AdamOptions(1e-2));
+        var opt = ck.Load("optimizer.safetensors");
+        SnapshotTensors.LoadPerSlot(adam2.ExpAvg, master2.Slots, opt, "generator.exp_avg.", "optimizer.safetensors");
+        SnapshotTensors.LoadPerSlot(adam2.ExpAvgSq, master2.Slots, opt, "generator.exp_avg_sq.", "optimizer.safetensors");
+        adam2.StepCount.copy_(opt["generator.step"]);
+        TrainSteps(net, master, adam, 3, 6);
+        TrainSteps(fresh, master2, adam2, 3, 6);
+        foreach (var (name, p) in net.named_parameters())
+            Assert.True(p.allclose(fresh.named_parameters().Single(q => q.name == name).parameter, 0, 0), $"{name} diverged after resume");
+    }
+
+    [Fact]
+    public void RetentionKeepsTheNewestAndTheBest()
+    {
+        using var net = new ToyNet(seed: 2);
+        using var master = MasterWeights.Create(net, Precision.Fp32);
+        using var adam = new FusedAdam(master.Params, master.Grads, new AdamOptions());
+        string ckpts = Path.Combine(_dir, "checkpoints");
+        double[] psnr = [20, 25, 22, 21, 23];
+        for (int s = 1; s <= 5; s++)
+            using (var snap = Snapshot(net, master, adam, s * 10, psnr[s - 1]))
+                CheckpointStore.Write(ckpts, snap, new RetentionPolicy(KeepLast: 2, KeepBest: true));
+
+        var steps = CheckpointStore.List(ckpts).Select(c => c.Step).ToArray();
+        Assert.Equal(new long[] { 20, 40, 50 }, steps); // newest two + best (25 dB at step 20)
+        Assert.Equal(20, CheckpointDir.Open(Path.Combine(ckpts, "best")).State.Step);
+        Assert.Equal(50, CheckpointDir.Open(Path.Combine(ckpts, "last")).State.Step);
+        Assert.Empty(Directory.EnumerateFileSystemEntries(ckpts, ".tmp-*"));
+    }
+
+    [Fact]
+    public void DamagedOrIncompleteCheckpointsAreRejectedWithTheFileNamed()
+    {
+        using var net = new ToyNet(seed: 2);
+        using var master = MasterWeights.Create(net, Precision.Fp32);
+        using var adam = new FusedAdam(master.Params, master.Grads, new AdamOptions());
+        string ckpts = Path.Combine(_dir, "checkpoints");
+        string dir;
+        using (var snap = Snapshot(net, master, adam, 7))
+            dir = CheckpointStore.Write(ckpts, snap, new RetentionPolicy());
+
+        string model = Path.Combine(dir, "model.safetensors");
+        using (var f = new FileStream(model, FileMode.Open)) f.SetLength(f.Length - 10);
+        var e = Assert.Throws<InvalidDataException>(() => CheckpointDir.Open(dir));
+        Assert.Contains("model.safetensors", e.Message);
+        Assert.Contains("damaged", e.Message);
+
+        using (var snap = Snapshot(net, master, adam, 8))
+            dir = CheckpointStore.Write(ckpts, snap, new RetentionPolicy());
+        File.Delete(Path.Combine(dir, "optimizer.safetensors"));
+        e = Assert.Throws<InvalidDataException>(() => CheckpointDir.Open(dir));
+        Assert.Contains("optimizer.safetensors", e.Message);
+
+        Assert.Throws<InvalidDataException>(() => CheckpointDir.Open(_dir + "/checkpoints/.."));
+        Directory.CreateDirectory(Path.Combine(_dir, "empty"));
+        e = Assert.Throws<InvalidDataException>(() => CheckpointDir.Open(Path.Combine(_dir, "empty")));
+        Assert.Contains("not a checkpoint", e.Message);
+    }
+
+    [Fact]
+    public void AnInterruptedWriteLeavesThePreviousCheckpointAsLast()
+    {
+        using var net = new ToyNet(seed: 2);
+        using var master = MasterWeights.Create(net, Precision.Fp32);
+        using var adam = new FusedAdam(master.Params, master.Grads, new AdamOptions());
+        string ckpts = Path.Combine(_dir, "checkpoints");
+        using (var snap = Snapshot(net, master, adam, 1))
+            CheckpointStore.Write(ckpts, snap, new RetentionPolicy());
+        // Simulate dying after the first file of the next checkpoint.
+        using (var snap = Snapshot(net, master, adam, 2))
+            Assert.Throws<InvalidOperationException>(() => CheckpointStore.Write(ckpts, snap, new RetentionPolicy(),
+                afterEachFile: _ => throw new InvalidOperationException("killed")));
+        Assert.Single(Directory.EnumerateDirectories(ckpts, ".tmp-*"));
+        Assert.Equal(1, CheckpointDir.Open(_dir).State.Step);
+        Assert.Equal(new long[] { 1 }, CheckpointStore.List(ckpts).Select(c => c.Step));
+        // The next successful write cleans the leftover up.
+        using (var snap = Snapshot(net, master, adam, 3))
+            CheckpointStore.Write(ckpts, snap, new RetentionPolicy());
+        Assert.Empty(Directory.EnumerateFileSystemEntries(ckpts, ".tmp-*"));
+        Assert.Equal(3, CheckpointDir.Open(_dir).State.Step);
+    }
+
+    [Fact]
+    public void AsyncWriterWritesOnAnotherThreadAndReportsFailures()
+    {
+        using var net = new ToyNet(seed: 2);
+        using var master = MasterWeights.Create(net, Precision.Fp32);
+        using var adam = new FusedAdam(master.Params, master.Grads, new AdamOptions());
+        string ckpts = Path.Combine(_dir, "checkpoints");
+        int callerThread = Environment.CurrentManagedThreadId, writerThread = -1;
+        using (var writer = new AsyncCheckpointWriter(ckpts, new RetentionPolicy(), _ => writerThread = Environment.CurrentManagedThreadId))
+        {
+            writer.Submit(Snapshot(net, master, adam, 1));
+            writer.Submit(Snapshot(net, master, adam, 2));
+            writer.WaitIdle();
+            Assert.EndsWith("step-00000002", writer.LastWritten);
+        }
+        Assert.NotEqual(callerThread, writerThread);
+        Assert.Equal(new long[] { 1, 2 }, CheckpointStore.List(ckpts).Select(c => c.Step));
+
+        File.WriteAllText(Path.Combine(_dir, "blocker"), "");
+        using var failing = new AsyncCheckpointWriter(Path.Combine(_dir, "blocker", "checkpoints"), new RetentionPolicy());
+        failing.Submit(Snapshot(net, master, adam, 3));
+        var e = Assert.Throws<IOException>(() => failing.WaitIdle());
+        Assert.Contains("blocker", e.Message);
+    }
+}
