@@ -319,10 +319,26 @@ public sealed class Coordinator : ReceiveActor, IWithTimers
     private void HandleRequestEvaluation(RequestEvaluation r)
     {
         string path;
-        try { path = _store.Resolve(_plan.RunDir, r.Checkpoint); }
-        catch (CheckpointNotFoundException e)
+        string? data = r.Data;
+        try
+        {
+            // Paths in a command are a file read on this cluster's machines: only inside the run directory
+            // or an allow-listed data root (see PathPolicy). last / step-N are names, not paths.
+            var paths = new Security.PathPolicy(_plan.RunDir, _settings.DataRoots ?? []);
+            string spec = r.Checkpoint == "last" || r.Checkpoint.StartsWith("step-", StringComparison.Ordinal)
+                ? r.Checkpoint
+                : paths.Resolve(r.Checkpoint, "--checkpoint");
+            if (data is not null) data = paths.CheckShardSpec(data, "--data");
+            path = _store.Resolve(_plan.RunDir, spec);
+        }
+        catch (Exception e) when (e is CheckpointNotFoundException or Security.PathRefusedException)
         {
             Sender.Tell(new CommandRejected("eval", e.Message));
+            return;
+        }
+        if (_queuedJobs.Count >= CoordinatorSettings.MaxQueuedEvaluations)
+        {
+            Sender.Tell(new CommandRejected("eval", $"{_queuedJobs.Count} evaluations are already waiting for an eval node; try again when some have finished"));
             return;
         }
         if (_evaluators.Count == 0)
@@ -331,7 +347,7 @@ public sealed class Coordinator : ReceiveActor, IWithTimers
                 $"no node with role '{ClusterRoles.Eval}' is up in this cluster; start one with: litevae node --hocon hocon/eval-node.conf --set litevae.node.seed-nodes=[...]"));
             return;
         }
-        string id = StartJob(path, r.Data, r.TraceParent);
+        string id = StartJob(path, data, r.TraceParent);
         Sender.Tell(new EvaluationAccepted(id, path));
     }
 

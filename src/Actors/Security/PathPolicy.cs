@@ -59,15 +59,19 @@ public sealed class PathPolicy
     /// <c>eval-{0000..0007}.tar</c>. URLs are refused (a command must not make a node fetch from wherever it
     /// says; put URLs in the experiment config); every path the pattern names must resolve inside a root.
     /// </summary>
-    public void CheckShardSpec(string spec, string what)
+    /// <returns>The spec made absolute (relative specs are relative to the run directory, wherever the job runs).</returns>
+    public string CheckShardSpec(string spec, string what)
     {
         if (spec.Contains("://", StringComparison.Ordinal))
             throw new PathRefusedException($"{what}: URLs are not accepted in commands; name them in the experiment config instead.");
+        if (spec.Length > MaxPathChars)
+            throw new PathRefusedException($"{what}: path of {spec.Length} characters is longer than the limit of {MaxPathChars}.");
+        string absolute = Path.IsPathRooted(spec) ? spec : Path.Combine(RunDir, spec);
         var m = System.Text.RegularExpressions.Regex.Match(spec, @"\{(?<lo>\d{1,9})\.\.(?<hi>\d{1,9})\}");
         if (!m.Success)
         {
             Resolve(spec, what);
-            return;
+            return absolute;
         }
         long lo = long.Parse(m.Groups["lo"].Value), hi = long.Parse(m.Groups["hi"].Value);
         if (hi < lo || hi - lo >= MaxShardsInSpec)
@@ -75,6 +79,7 @@ public sealed class PathPolicy
         for (long i = lo; i <= hi; i++)
             Resolve(spec[..m.Index] + i.ToString(System.Globalization.CultureInfo.InvariantCulture).PadLeft(m.Groups["lo"].Length, '0')
                     + spec[(m.Index + m.Length)..], what);
+        return absolute;
     }
 
     private static bool IsInside(string path, string root) =>

@@ -25,14 +25,16 @@ internal static class EvalCommand
         var command = new Command("eval", "Evaluate a checkpoint on an eval node of a running cluster (--cluster) while training goes on");
         foreach (var o in new Option[] { cluster, checkpoint, data, wait, job, timeout })
             command.Options.Add(o);
+        var auth = ClientAuthOptions.AddTo(command);
         Cli.SetAction(command, parse => Run(parse.GetValue(cluster)!, parse.GetValue(checkpoint)!, parse.GetValue(data), parse.GetValue(wait),
-            parse.GetValue(job), TimeSpan.FromSeconds(parse.GetValue(timeout))).GetAwaiter().GetResult());
+            parse.GetValue(job), TimeSpan.FromSeconds(parse.GetValue(timeout)), auth.Read(parse)).GetAwaiter().GetResult());
         return command;
     }
 
-    public static async Task<int> Run(string address, string checkpoint, string? data, bool wait, string? job, TimeSpan timeout)
+    public static async Task<int> Run(string address, string checkpoint, string? data, bool wait, string? job, TimeSpan timeout,
+        Security.ClientCredentials? credentials = null)
     {
-        await using var client = await ClusterClient.ConnectAsync(address, TimeSpan.FromSeconds(5));
+        await using var client = await ClusterClient.ConnectAsync(address, TimeSpan.FromSeconds(5), credentials);
         var quick = TimeSpan.FromSeconds(15);
         if (job is null)
         {

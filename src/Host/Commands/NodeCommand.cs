@@ -18,18 +18,30 @@ internal static class NodeCommand
 
     public static Command Create()
     {
-        var hocon = new Option<string>("--hocon") { Description = "node settings: hocon/coordinator.conf, data-node.conf, trainer-node.conf, eval-node.conf …", Required = true };
+        var hocon = new Option<string[]>("--hocon")
+        {
+            Description = "node settings: hocon/coordinator.conf, data-node.conf, trainer-node.conf, eval-node.conf …; repeat to layer " +
+                          "files (later wins), e.g. --hocon hocon/data-node.conf --hocon hocon/tls.conf",
+            Required = true,
+            AllowMultipleArgumentsPerToken = false,
+        };
+        var insecure = new Option<bool>("--insecure")
+        {
+            Description = "listen on a non-loopback address WITHOUT TLS (anyone who reaches the port can join or stop the cluster); " +
+                          "use only on a private network, prefer hocon/tls.conf",
+        };
         var config = new Option<string?>("--config") { Description = "experiment config (needed on coordinator nodes)" };
         var set = SetOption();
         var command = new Command("node", "Start one node of a LiteVae cluster with the roles its HOCON names; runs until stopped");
         command.Options.Add(hocon);
         command.Options.Add(config);
         command.Options.Add(set);
+        command.Options.Add(insecure);
         Cli.SetAction(command, parse =>
         {
             var (nodeSets, experimentSets) = SplitOverrides(parse.GetValue(set) ?? []);
             var file = HoconFile.Load(parse.GetValue(hocon)!, nodeSets);
-            return Run(file, parse.GetValue(config), resume: null, experimentSets, new NodeExtras(null, 0));
+            return Run(file, parse.GetValue(config), resume: null, experimentSets, new NodeExtras(null, 0), insecure: parse.GetValue(insecure));
         });
         return command;
     }
@@ -44,7 +56,7 @@ internal static class NodeCommand
 
     /// <summary>Runs a node until its ActorSystem terminates (stop command, Ctrl+C, downed).</summary>
     public static int Run(HoconFile file, string? experiment, string? resume, IReadOnlyList<string> experimentSets,
-        NodeExtras extras, Action<Akka.Actor.ActorSystem>? started = null)
+        NodeExtras extras, Action<Akka.Actor.ActorSystem>? started = null, bool insecure = false)
     {
         var options = NodeOptions.Bind(file);
         var services = NodeServicesFactory.Create(options, experiment, resume, experimentSets, extras);
@@ -53,7 +65,7 @@ internal static class NodeCommand
             var self = Cluster.Get(system).SelfAddress;
             Console.WriteLine($"litevae node [{string.Join(", ", options.Roles)}] at {self.Host}:{self.Port}  (commands: litevae status --cluster {self.Host}:{self.Port})");
             started?.Invoke(system);
-        });
+        }, insecure);
         host.Run();
         return 0;
     }

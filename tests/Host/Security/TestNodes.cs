@@ -80,13 +80,13 @@ public sealed class TestNode : IAsyncDisposable
     public static async Task<TestNode> StartSeed(DotNettySslSetup? ssl, int port = 0, int publicPort = 0, string extra = "")
     {
         var node = Start(ssl, port: port, publicPort: publicPort, extra: extra);
-        var cluster = Cluster.Get(node.System);
+        var cluster = Akka.Cluster.Cluster.Get(node.System);
         cluster.Join(cluster.SelfAddress);
         await WaitFor(() => cluster.State.Members.Any(m => m.Status == MemberStatus.Up), TimeSpan.FromSeconds(10), "seed up");
         return node;
     }
 
-    public int UpMembers => Cluster.Get(System).State.Members.Count(m => m.Status == MemberStatus.Up);
+    public int UpMembers => Akka.Cluster.Cluster.Get(System).State.Members.Count(m => m.Status == MemberStatus.Up);
 
     public bool Logged(string fragment) => Log.Any(l => l.Contains(fragment, StringComparison.Ordinal));
 
