@@ -62,8 +62,12 @@ public sealed class ClusterClient : IAsyncDisposable
                                               ? "(the TLS handshake may have been refused: is your --tls-cert issued by this cluster's CA, and does the cluster run TLS? The node logs refused peers.)"
                                               : "(is the node running, and is this its host:port? `litevae node` prints it at start; a cluster with TLS needs --tls-ca and --tls-cert)."));
             }
+            // Akka answers an Identify it could not deliver (a refused TLS handshake, a plain client at a TLS
+            // node) from its dead letters, like a missing actor: say both.
             if (id.Subject is null)
-                throw new ConfigException($"the process at {address} answered but has no LiteVae gateway (not a LiteVae node, or another version).");
+                throw new ConfigException($"no LiteVae gateway answered at {address}: " + (tls
+                    ? "the node refused the connection (is your --tls-cert issued by this cluster's CA? the node logs refused peers) or it is not a LiteVae node."
+                    : "it is not a LiteVae node, or the cluster runs TLS: then pass --tls-ca <ca.crt> and --tls-cert <your .p12 from `litevae certs issue <name> --client`>."));
             return new ClusterClient(system, id.Subject, address, creds.Token);
         }
         catch
