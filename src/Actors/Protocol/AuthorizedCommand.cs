@@ -58,6 +58,11 @@ public sealed record AuthorizedCommand(string Token, string Manifest, byte[] Pay
         _ => command.GetType().Name,
     };
 
+    public bool Equals(AuthorizedCommand? o) =>
+        o is not null && Token == o.Token && Manifest == o.Manifest && Payload.AsSpan().SequenceEqual(o.Payload);
+
+    public override int GetHashCode() => HashCode.Combine(Manifest, Payload.Length);
+
     public override string ToString() => $"AuthorizedCommand({Manifest}, {Payload?.Length ?? 0} bytes, token hidden)";
 }
 

@@ -63,7 +63,8 @@ internal static class NodeCommand
         using var host = NodeHost.Build(file, options, services, system =>
         {
             var self = Cluster.Get(system).SelfAddress;
-            Console.WriteLine($"litevae node [{string.Join(", ", options.Roles)}] at {self.Host}:{self.Port}  (commands: litevae status --cluster {self.Host}:{self.Port})");
+            string auth = self.Protocol == "akka.ssl.tcp" ? " --tls-ca <ca.crt> --tls-cert <client.p12>" : " --run-dir <run directory>";
+            Console.WriteLine($"litevae node [{string.Join(", ", options.Roles)}] at {self.Host}:{self.Port}  (commands: litevae status --cluster {self.Host}:{self.Port}{auth})");
             started?.Invoke(system);
         }, insecure);
         host.Run();
