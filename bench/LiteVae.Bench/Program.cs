@@ -39,6 +39,7 @@ internal static class BenchCatalog
         yield return new ModelInferenceBench();
         yield return new TrainStepBench();
         yield return new DataDecodeBench();
+        yield return new Soak.SoakBench();
         yield break;
     }
 }
