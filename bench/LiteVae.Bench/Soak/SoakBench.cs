@@ -102,12 +102,14 @@ internal sealed class SoakBench : IBenchmark
 
     // ------------------------------------------------------------------ cluster
 
+    private const int CheckpointEvery = 20;
+
     private static readonly string[] Experiment =
     [
         "--config", "configs/quickstart.conf",
         "--set", "data.resolution=32", "--set", "data.batch-size=2", "--set", "eval-data.resolution=32", "--set", "eval-data.batch-size=4",
         "--set", "eval.images=4", "--set", "eval.grid-images=2", "--set", "trainer.max-steps=10000000", "--set", "trainer.log-every=5",
-        "--set", "checkpoint.every-steps=20", "--set", "checkpoint.keep-last=3",
+        "--set", $"checkpoint.every-steps={CheckpointEvery}", "--set", "checkpoint.keep-last=3",
     ];
 
     private SoakProcess StartNode(string role, int port, IEnumerable<int> seeds)
@@ -164,7 +166,7 @@ internal sealed class SoakBench : IBenchmark
         string filler = Path.Combine(fs, "filler");
         long free = new DriveInfo(fs).AvailableFreeSpace;
         long before = _step;
-        Log($"disk full: filling the run's tmpfs ({free / 1048576} MiB free) for 60 s at step {before}");
+        Log($"disk full: filling the run's tmpfs ({free / 1048576} MiB free) at step {before}, until a checkpoint boundary has passed");
         try
         {
             using (var f = new FileStream(filler, FileMode.Create))
@@ -173,8 +175,11 @@ internal sealed class SoakBench : IBenchmark
                 try { while (true) f.Write(block); }
                 catch (IOException) { }
             }
-            var until = DateTime.UtcNow.AddSeconds(60);
-            while (DateTime.UtcNow < until) { Thread.Sleep(10_000); Sample(); }
+            // Hold until at least one checkpoint boundary has passed with the disk full (at most 3 minutes).
+            Sample();
+            long boundary = (_step / CheckpointEvery + 1) * CheckpointEvery;
+            var until = DateTime.UtcNow.AddMinutes(3);
+            while (DateTime.UtcNow < until && _step <= boundary) { Thread.Sleep(10_000); Sample(); }
         }
         finally { File.Delete(filler); }
         int failures = _all.Where(n => n.Role == "trainer").Sum(n => Regex.Matches(n.Output, "(?i)checkpoint[^\\n]*(fail|no space)").Count);
@@ -259,7 +264,7 @@ internal sealed class SoakBench : IBenchmark
             ? $"| samples (last status) | epoch {acct.Groups[1].Value}: {acct.Groups[2].Value} consumed, **{acct.Groups[3].Value} duplicated, {acct.Groups[4].Value} lost**, {acct.Groups[5].Value} bad, {acct.Groups[6].Value} leases re-issued |"
             : "| samples | (no status parsed) |");
         b.AppendLine(Inv, $"| checkpoints on disk / corrupt | {checkpoints.Count} / **{corrupt.Count}** |");
-        b.AppendLine(Inv, $"| disk full once | {(tmpfs ? "yes (run dir on its own 256 MiB tmpfs, filled for 60 s)" : "skipped (not root: no tmpfs)")} |");
+        b.AppendLine(Inv, $"| disk full once | {(tmpfs ? "yes (run dir on its own 256 MiB tmpfs, kept full past a checkpoint boundary)" : "skipped (not root: no tmpfs)")} |");
         b.AppendLine("| cut off once | SIGSTOP of a data node for 30 s (what the cluster sees of a node off the network), then SIGCONT |");
         b.AppendLine();
         b.AppendLine("## Recovery per event (event → replacement Up and training past the step it had when the replacement came up)");

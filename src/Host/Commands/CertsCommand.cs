@@ -81,8 +81,8 @@ internal static class CertsCommand
             if (kind == CertificateKind.Node)
                 Console.WriteLine($"""
                     on that host (keep the file mode 0600, e.g. scp -p {p12} {caPath} <host>:litevae/certs/), start the node with:
-                      litevae node --hocon hocon/<role>.conf --set litevae.tls.enabled=on --set litevae.tls.ca-certificate=certs/ca.crt --set litevae.tls.certificate=certs/{who}.p12
-                    (or put the same three keys in the node's HOCON; hocon/tls.conf shows them)
+                      litevae node --hocon hocon/<role>.conf --hocon hocon/tls.conf --set litevae.tls.certificate=certs/{who}.p12 --set litevae.node.hostname=<its address> ...
+                    (hocon/tls.conf switches TLS on with certs/ca.crt; or put the litevae.tls keys in the node's own HOCON)
                     """);
             else
                 Console.WriteLine($"""
