@@ -39,9 +39,9 @@ public sealed class TrainStepBench : IBenchmark
     private sealed record Settings(string Device, int Resolution, int Batch, int Steps, int Warmup, int ProfileSteps,
         string Encoder, string Disc, string? Weights, bool CudnnBenchmark, string? Out);
 
-    private sealed record Variant(Precision Precision, bool ChannelsLast, DiscriminatorFreeze Freeze)
+    private sealed record Variant(Precision Precision, bool ChannelsLast, DiscriminatorFreeze Freeze, bool EncoderChannelsLast = false)
     {
-        public string Label => $"{Precision.Name()}{(ChannelsLast ? "+CL" : "")}{(Freeze == DiscriminatorFreeze.ZeroGrad ? " (D zero-grad)" : "")}";
+        public string Label => $"{Precision.Name()}{(ChannelsLast ? EncoderChannelsLast ? "+CL(all)" : "+CL" : "")}{(Freeze == DiscriminatorFreeze.ZeroGrad ? " (D zero-grad)" : "")}";
     }
 
     private sealed record Result(string Variant, double MsPerStep, double ImagesPerSecond, double? DeviceMemoryGiB,
@@ -58,7 +58,9 @@ public sealed class TrainStepBench : IBenchmark
                   --resolution N             image side (default 256)
                   --batch N                  (default 16)
                   --precision LIST           fp32,bf16,fp16 (default fp32,bf16)
-                  --channels-last on|off|both  (default both on GPU, off on CPU)
+                  --channels-last on|off|both|all|every  (default every on GPU, off on CPU); on = channels-last
+                                             decoder, D and LPIPS with an NCHW encoder (the trainer's
+                                             default), all = the encoder too, every = off, on and all
                   --d-freeze requires-grad|zero-grad|both  how D is kept out of the G step (default requires-grad)
                   --steps N --warmup N       timed and untimed steps (default 20 / 5)
                   --profile-steps N          steps of the synchronised breakdown pass (default 3; 0 = none)
@@ -86,8 +88,13 @@ public sealed class TrainStepBench : IBenchmark
         }
 
         var precisions = opts.Get("precision", "fp32,bf16").Split(',').Select(PrecisionNames.Parse).ToList();
-        string cl = opts.Get("channels-last", device == "cuda" ? "both" : "off");
-        bool[] layouts = cl switch { "on" => [true], "off" => [false], "both" => [false, true], _ => throw new ArgumentException("--channels-last: on, off or both") };
+        string cl = opts.Get("channels-last", device == "cuda" ? "every" : "off");
+        (bool On, bool Encoder)[] layouts = cl switch
+        {
+            "on" => [(true, false)], "off" => [(false, false)], "all" => [(true, true)],
+            "both" => [(false, false), (true, false)], "every" => [(false, false), (true, false), (true, true)],
+            _ => throw new ArgumentException("--channels-last: on, off, both, all or every"),
+        };
         string fr = opts.Get("d-freeze", "requires-grad");
         DiscriminatorFreeze[] freezes = fr switch
         {
@@ -103,7 +110,7 @@ public sealed class TrainStepBench : IBenchmark
             foreach (var layout in layouts)
                 foreach (var f in freezes)
                 {
-                    var variant = new Variant(p, layout, f);
+                    var variant = new Variant(p, layout.On, f, layout.Encoder);
                     var r = RunChild(args, variant);
                     results.Add(r);
                     Console.WriteLine($"  {variant.Label,-26} {r.MsPerStep,8:0.0} ms/step {r.ImagesPerSecond,8:0.00} img/s   memory {(r.DeviceMemoryGiB is double g ? $"{g:0.0} GiB" : "n/a")}");
@@ -139,10 +146,10 @@ public sealed class TrainStepBench : IBenchmark
         return 0;
     }
 
-    private sealed record VariantDto(string Precision, bool ChannelsLast, string Freeze)
+    private sealed record VariantDto(string Precision, bool ChannelsLast, string Freeze, bool EncoderChannelsLast)
     {
-        public Variant ToVariant() => new(PrecisionNames.Parse(Precision), ChannelsLast, Enum.Parse<DiscriminatorFreeze>(Freeze));
-        public static VariantDto From(Variant v) => new(v.Precision.Name(), v.ChannelsLast, v.Freeze.ToString());
+        public Variant ToVariant() => new(PrecisionNames.Parse(Precision), ChannelsLast, Enum.Parse<DiscriminatorFreeze>(Freeze), EncoderChannelsLast);
+        public static VariantDto From(Variant v) => new(v.Precision.Name(), v.ChannelsLast, v.Freeze.ToString(), v.EncoderChannelsLast);
     }
 
     private static Result RunChild(string[] args, Variant v)
@@ -195,7 +202,7 @@ public sealed class TrainStepBench : IBenchmark
                 foreach (var p in lpips.parameters()) p.normal_(0, 0.02);
             lpipsLabel = "RANDOM (timing only; pass --weights for the real network)" + (loaded?.Reason is { } why ? $" [{why}]" : "");
         }
-        var options = new TrainerOptions { Precision = v.Precision, ChannelsLast = v.ChannelsLast, DiscriminatorFreeze = v.Freeze, Seed = 1 };
+        var options = new TrainerOptions { Precision = v.Precision, ChannelsLast = v.ChannelsLast, EncoderChannelsLast = v.EncoderChannelsLast, DiscriminatorFreeze = v.Freeze, Seed = 1 };
         using var trainer = new LiteVaeTrainer(ae, disc, lpips, new LossConfig { DiscStart = 0 }, options, device);
 
         var rng = new Random(5);

@@ -34,6 +34,15 @@ public sealed class DeviceTrainer : ReceiveActor, IWithTimers
 
     public sealed record FinalCheckpointSkipped(string Reason) : INoSerializationVerificationNeeded;
 
+    /// <summary>Published on the local event stream when building or restoring the engine failed.</summary>
+    public sealed record TrainerStartFailed(string Reason) : INoSerializationVerificationNeeded;
+
+    private static string Innermost(Exception e)
+    {
+        while (e.InnerException is not null) e = e.InnerException;
+        return e.Message.Split('\n', 2)[0].Trim();
+    }
+
     /// <summary>Published on the local event stream once the engine is built (and restored).</summary>
     public sealed record TrainerRestored(long Step, string? Checkpoint, string Device) : INoSerializationVerificationNeeded;
 
@@ -124,8 +133,26 @@ public sealed class DeviceTrainer : ReceiveActor, IWithTimers
         Timers.Cancel("register");
         _start = st;
         _log.Info("initialising trainer for {0} (resume from {1})", st.RunDir, st.ResumeFrom ?? "nothing: fresh run");
-        _engine = _factory();
-        var restored = _engine.Initialize(st.ExperimentHocon, st.RunDir, st.ResumeFrom);
+        RestoredState restored;
+        try
+        {
+            _engine = _factory();
+            restored = _engine.Initialize(st.ExperimentHocon, st.RunDir, st.ResumeFrom);
+        }
+        catch (Exception e)
+        {
+            // A bad config, a checkpoint that does not fit or a missing libtorch fails the same way every
+            // time: report it (the single-process `train` ends with this error) and offer this trainer again
+            // later instead of crash-looping under the backoff supervisor.
+            string reason = Innermost(e);
+            _log.Error(e, "trainer could not start: {0}", reason);
+            _engine?.Dispose();
+            _engine = null;
+            _start = null;
+            Context.System.EventStream.Publish(new TrainerStartFailed(reason));
+            Timers.StartPeriodicTimer("register", RegisterTick.Instance, _settings.RegisterInterval * 10, _settings.RegisterInterval * 10);
+            return;
+        }
         _consumed = restored.DataPosition is null
             ? new ConsumedLog()
             : ConsumedLog.FromState(DataPosition.Parse(restored.DataPosition, st.ResumeFrom ?? st.RunDir));

@@ -52,8 +52,10 @@ internal static class TrainCommand
             string preset = Path.Combine(AppContext.BaseDirectory, "hocon", "single-node.conf");
             var file = HoconFile.Load(preset, node);
             var extras = new NodeExtras(parse.GetValue(weights), parse.GetValue(writeDelay));
-            return NodeCommand.Run(file, parse.GetValue(config), parse.GetValue(resume), experiment, extras, system =>
-                system.ActorOf(Props.Create(() => new ProgressPrinter()), "progress-printer"));
+            var failed = new ProgressPrinter.Failure();
+            int code = NodeCommand.Run(file, parse.GetValue(config), parse.GetValue(resume), experiment, extras, system =>
+                system.ActorOf(Props.Create(() => new ProgressPrinter(failed)), "progress-printer"));
+            return failed.Reason is null ? code : 1;
         });
         return command;
     }
@@ -61,7 +63,10 @@ internal static class TrainCommand
     /// <summary>Prints progress lines and ends the process when the run is finished.</summary>
     private sealed class ProgressPrinter : ReceiveActor
     {
-        public ProgressPrinter()
+        /// <summary>Set when the trainer could not start: the process ends with exit code 1.</summary>
+        public sealed class Failure { public string? Reason; }
+
+        public ProgressPrinter(Failure failure)
         {
             Receive<TrainerProtocol.TrainerProgress>(p =>
             {
@@ -71,6 +76,12 @@ internal static class TrainCommand
             Receive<DeviceTrainer.TrainerRestored>(r => Console.WriteLine(r.Checkpoint is null
                 ? $"training on {r.Device} from step 0"
                 : $"resumed {r.Checkpoint} at step {r.Step} on {r.Device}"));
+            Receive<DeviceTrainer.TrainerStartFailed>(f =>
+            {
+                failure.Reason = f.Reason;
+                Console.Error.WriteLine($"error: the trainer could not start: {f.Reason}");
+                CoordinatedShutdown.Get(Context.System).Run(CoordinatedShutdown.ClrExitReason.Instance);
+            });
             Receive<RunFinished>(f =>
             {
                 Console.WriteLine($"finished at step {f.Step} ({f.Reason}); checkpoint: {f.CheckpointPath ?? "none"}");
@@ -83,6 +94,7 @@ internal static class TrainCommand
             Context.System.EventStream.Subscribe(Self, typeof(TrainerProtocol.TrainerProgress));
             Context.System.EventStream.Subscribe(Self, typeof(RunFinished));
             Context.System.EventStream.Subscribe(Self, typeof(DeviceTrainer.TrainerRestored));
+            Context.System.EventStream.Subscribe(Self, typeof(DeviceTrainer.TrainerStartFailed));
         }
     }
 }

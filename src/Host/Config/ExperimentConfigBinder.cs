@@ -52,7 +52,7 @@ public static class ExperimentConfigBinder
     private static readonly string[] ExperimentKeys = ["name"];
     private static readonly string[] TrainerKeys =
     [
-        "max-steps", "log-every", "device", "init-from", "cpu-threads", "precision", "channels-last", "micro-batches", "seed",
+        "max-steps", "log-every", "device", "init-from", "cpu-threads", "precision", "channels-last", "channels-last-encoder", "micro-batches", "seed",
         "lr", "beta1", "beta2", "eps", "disc-lr-ratio", "clip-grad-norm", "ema", "ema-decay",
         "max-consecutive-bad-steps", "d-freeze", "initial-loss-scale",
     ];
@@ -92,6 +92,7 @@ public static class ExperimentConfigBinder
         {
             Precision = PrecisionNames.Parse(t.Choice("precision", ["fp32", "bf16", "fp16"], "fp32")),
             ChannelsLast = t.Bool("channels-last", false),
+            EncoderChannelsLast = t.Bool("channels-last-encoder", false),
             MicroBatches = t.Int("micro-batches", 1, min: 1),
             Seed = t.Long("seed", 0),
             Adam = new AdamOptions(t.Double("lr", 1e-4, min: 1e-12, max: 1), t.Double("beta1", 0.5, min: 0, max: 0.999999),

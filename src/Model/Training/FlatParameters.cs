@@ -69,7 +69,11 @@ public sealed class FlatParameters : IDisposable
         : throw new InvalidOperationException($"expected parameters of one dtype, found {string.Join(", ", Groups.Select(g => g.DType))}.");
 
     /// <summary>Flattens the parameters that require grad (shared parameters are taken once).</summary>
-    public static FlatParameters Create(IEnumerable<(string name, Parameter parameter)> parameters, bool channelsLast = false)
+    public static FlatParameters Create(IEnumerable<(string name, Parameter parameter)> parameters, bool channelsLast = false) =>
+        Create(parameters, _ => channelsLast);
+
+    /// <summary>As above, with channels-last strides for the 4-D parameters <paramref name="channelsLast"/> names.</summary>
+    public static FlatParameters Create(IEnumerable<(string name, Parameter parameter)> parameters, Func<string, bool> channelsLast)
     {
         var seen = new HashSet<IntPtr>();
         var trainable = new List<(string name, Parameter p)>();
@@ -89,14 +93,14 @@ public sealed class FlatParameters : IDisposable
         return new FlatParameters(groups);
     }
 
-    private static FlatGroup Flatten(ScalarType dtype, List<(string name, Parameter p)> items, Device device, bool channelsLast)
+    private static FlatGroup Flatten(ScalarType dtype, List<(string name, Parameter p)> items, Device device, Func<string, bool> channelsLast)
     {
         var slots = new List<FlatSlot>(items.Count);
         long offset = 0;
         foreach (var (name, p) in items)
         {
             long n = p.numel();
-            slots.Add(new FlatSlot(name, offset, n, p.shape, DenseStrides(p.shape, channelsLast)));
+            slots.Add(new FlatSlot(name, offset, n, p.shape, DenseStrides(p.shape, channelsLast(name))));
             // Slots start at multiples of 8 elements (16+ bytes, as vectorised kernels like), the same
             // for every dtype, so an fp32 master and a bf16 compute copy share one arrangement and
             // convert with a single copy. The gaps stay zero.

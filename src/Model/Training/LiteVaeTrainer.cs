@@ -70,8 +70,8 @@ public sealed class LiteVaeTrainer : IDisposable
         // build the optimizers on the flat buffers.
         autoencoder.to(device);
         autoencoder.train();
-        _g = MasterWeights.Create(autoencoder, options.Precision, options.ChannelsLast);
-        if (options.ChannelsLast) ChannelsLastBuffers(autoencoder);
+        _g = MasterWeights.Create(autoencoder, options.Precision, options.ChannelsLastFor);
+        if (options.ChannelsLast) ChannelsLastBuffers(autoencoder, options.ChannelsLastFor);
         _gAdam = new FusedAdam(_g.Params, _g.Grads, options.Adam);
         if (options.Ema)
             _ema = new Ema(_g.Params, options.EmaDecay);
@@ -81,7 +81,7 @@ public sealed class LiteVaeTrainer : IDisposable
             dm.to(device);
             dm.train();
             _d = MasterWeights.Create(dm, options.Precision, options.ChannelsLast);
-            if (options.ChannelsLast) ChannelsLastBuffers(dm);
+            if (options.ChannelsLast) ChannelsLastBuffers(dm, _ => true);
             _dAdam = new FusedAdam(_d.Params, _d.Grads, options.Adam with { Lr = options.Adam.Lr * options.DiscLrRatio });
             _dParameters.AddRange(dm.parameters().Where(p => p.requires_grad));
         }
@@ -92,7 +92,7 @@ public sealed class LiteVaeTrainer : IDisposable
             if (options.ChannelsLast)
             {
                 MemoryLayout.ConvertToChannelsLast(lpips); // frozen: no flat buffers, re-laid in place
-                ChannelsLastBuffers(lpips);
+                ChannelsLastBuffers(lpips, _ => true);
             }
             lpips.eval();
             _lpips = lpips;
@@ -139,7 +139,7 @@ public sealed class LiteVaeTrainer : IDisposable
         prof?.BeginStep();
         using var scope = NewDisposeScope();
         var bytes = _staging.Upload(pixels, shape);
-        var x32 = InputStaging.ToSigned(bytes, ScalarType.Float32, _options.ChannelsLast);
+        var x32 = InputStaging.ToSigned(bytes, ScalarType.Float32, _options.InputChannelsLast);
         var x = _dtype == ScalarType.Float32 ? x32 : x32.to_type(_dtype);
         bool adversarial = _loss.AdversarialActive(step, _discriminator);
         prof?.Mark("upload");
@@ -205,11 +205,11 @@ public sealed class LiteVaeTrainer : IDisposable
     /// Re-lays a module's 4-D buffers (e.g. the fixed DWT filters) as channels-last, in place. Trainable
     /// weights get channels-last slots from <see cref="FlatParameters"/>.
     /// </summary>
-    private static void ChannelsLastBuffers(nn.Module module)
+    private static void ChannelsLastBuffers(nn.Module module, Func<string, bool> which)
     {
         using var _ = no_grad();
-        foreach (var (_, b) in module.named_buffers())
-            if (b.dim() == 4 && !MemoryLayout.IsChannelsLast(b))
+        foreach (var (name, b) in module.named_buffers())
+            if (b.dim() == 4 && which(name) && !MemoryLayout.IsChannelsLast(b))
                 using (var cl = MemoryLayout.ToChannelsLast(b)) b.set_(cl);
     }
 
@@ -268,7 +268,7 @@ public sealed class LiteVaeTrainer : IDisposable
         try
         {
             var bytes = _staging.Upload(pixels, shape);
-            var x = InputStaging.ToSigned(bytes, _dtype, _options.ChannelsLast);
+            var x = InputStaging.ToSigned(bytes, _dtype, _options.InputChannelsLast);
             var (rec, posterior) = _autoencoder.Reconstruct(x, samplePosterior: false);
             posterior.Dispose();
             var u8 = rec.to_type(ScalarType.Float32).clamp_(-1, 1).add_(1).mul_(127.5).round_().to_type(ScalarType.Byte).cpu().contiguous();

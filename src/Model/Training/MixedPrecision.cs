@@ -81,7 +81,11 @@ public sealed class MasterWeights : IDisposable
     /// weights loaded) and, for bf16/fp16, converts the module to the compute dtype. After this call
     /// do not move or convert the module again.
     /// </summary>
-    public static MasterWeights Create(nn.Module module, Precision precision, bool channelsLast = false)
+    public static MasterWeights Create(nn.Module module, Precision precision, bool channelsLast = false) =>
+        Create(module, precision, _ => channelsLast);
+
+    /// <summary>As above, with channels-last strides for the parameters <paramref name="channelsLast"/> names.</summary>
+    public static MasterWeights Create(nn.Module module, Precision precision, Func<string, bool> channelsLast)
     {
         var trainable = module.named_parameters().Where(p => p.parameter.requires_grad).ToList();
         foreach (var (name, p) in trainable)

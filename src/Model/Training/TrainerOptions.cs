@@ -17,6 +17,19 @@ public sealed record TrainerOptions
     public Precision Precision { get; init; } = Precision.Fp32;
     /// <summary>Channels-last activations and weights (what cuDNN prefers on tensor-core GPUs).</summary>
     public bool ChannelsLast { get; init; }
+    /// <summary>
+    /// With <see cref="ChannelsLast"/>: lay the encoder out channels-last too. Off by default: on an H100
+    /// the wavelet encoder's small convolutions run faster in NCHW while the decoder, discriminator and
+    /// LPIPS gain from channels-last (bench/results/train-step-*.md).
+    /// </summary>
+    public bool EncoderChannelsLast { get; init; }
+
+    /// <summary>Whether the autoencoder parameter <paramref name="name"/> gets channels-last strides.</summary>
+    public bool ChannelsLastFor(string name) =>
+        ChannelsLast && (EncoderChannelsLast || !name.StartsWith("encoder.", StringComparison.Ordinal));
+
+    /// <summary>Whether the input images enter the encoder channels-last.</summary>
+    public bool InputChannelsLast => ChannelsLast && EncoderChannelsLast;
     /// <summary>Adam for the autoencoder (lr 1e-4, betas 0.5/0.9, spec 9.2).</summary>
     public AdamOptions Adam { get; init; } = new();
     /// <summary>Discriminator lr = Adam.Lr × this (reference disc_lr_ratio).</summary>

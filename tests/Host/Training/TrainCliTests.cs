@@ -149,6 +149,21 @@ public sealed partial class TrainCliTests : IDisposable
         Assert.Contains("has no complete checkpoint yet", output);
     }
 
+    /// <summary>
+    /// A trainer that cannot start (here: CUDA asked for on a machine without it) ends `train` with the
+    /// reason and exit code 1, instead of the backoff supervisor retrying it forever.
+    /// </summary>
+    [Fact]
+    public void A_trainer_that_cannot_start_ends_the_run_with_its_reason()
+    {
+        if (TorchSharp.torch.cuda.is_available()) return; // the failure needs a machine without CUDA
+        var args = Tiny.Where(a => a != "cpu" && a != "--device").Concat(["--device", "cuda", "--run-dir", Path.Combine(_dir, "nocuda")]);
+        var (code, output) = Run(args, timeoutSeconds: 180);
+        Assert.Equal(1, code);
+        Assert.Contains("the trainer could not start", output);
+        Assert.Contains("CUDA", output);
+    }
+
     /// <summary>The quickstart as documented: a clear gain in held-out PSNR (minutes on a CPU).</summary>
     [Fact]
     [Trait("Category", "Slow")]

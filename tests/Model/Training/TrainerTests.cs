@@ -278,9 +278,10 @@ public sealed class TrainerTests(ITestOutputHelper output) : IDisposable
     public void ChannelsLastGivesTheSameTrainingNumbers()
     {
         var setup = NewSetup();
-        List<double> Run(bool channelsLast)
+        List<double> Run(bool channelsLast, bool encoderToo)
         {
-            using var t = NewTrainer(setup, Options() with { ChannelsLast = channelsLast, MicroBatches = 1 }, new LossConfig { DiscStart = 0 });
+            var options = Options() with { ChannelsLast = channelsLast, EncoderChannelsLast = encoderToo, MicroBatches = 1 };
+            using var t = NewTrainer(setup, options, new LossConfig { DiscStart = 0 });
             var losses = new List<double>();
             for (int s = 0; s < 3; s++)
             {
@@ -291,10 +292,29 @@ public sealed class TrainerTests(ITestOutputHelper output) : IDisposable
             Assert.Equal(Shape, rec.shape);
             return losses;
         }
-        var nchw = Run(false);
-        var nhwc = Run(true);
-        for (int i = 0; i < nchw.Count; i++)
-            Assert.True(Math.Abs(nchw[i] - nhwc[i]) < 1e-4 * Math.Max(1, Math.Abs(nchw[i])), $"value {i}: NCHW {nchw[i]}, channels-last {nhwc[i]}");
+        var nchw = Run(false, false);
+        foreach (var (cl, encoder) in new[] { (true, false), (true, true) })
+        {
+            var other = Run(cl, encoder);
+            for (int i = 0; i < nchw.Count; i++)
+                Assert.True(Math.Abs(nchw[i] - other[i]) < 1e-4 * Math.Max(1, Math.Abs(nchw[i])), $"value {i}: NCHW {nchw[i]}, channels-last (encoder too: {encoder}) {other[i]}");
+        }
+    }
+
+    [Fact]
+    public void ChannelsLastKeepsTheEncoderNchwUnlessAskedFor()
+    {
+        var setup = NewSetup();
+        foreach (bool encoderToo in new[] { false, true })
+        {
+            var ae = new LiteAutoencoder(TinyAutoencoder());
+            StateDict.Load(ae, setup.Ae, "test");
+            using var t = new LiteVaeTrainer(ae, null, null, new LossConfig { PerceptualWeight = 0 },
+                Options() with { ChannelsLast = true, EncoderChannelsLast = encoderToo, MicroBatches = 1 }, CPU);
+            var convs = ae.named_parameters().Where(p => p.parameter.dim() == 4 && p.parameter.shape[1] > 1 && p.parameter.shape[2] > 1).ToList();
+            Assert.All(convs.Where(p => p.name.StartsWith("decoder.", StringComparison.Ordinal)), p => Assert.True(MemoryLayout.IsChannelsLast(p.parameter), p.name));
+            Assert.All(convs.Where(p => p.name.StartsWith("encoder.", StringComparison.Ordinal)), p => Assert.Equal(encoderToo, MemoryLayout.IsChannelsLast(p.parameter)));
+        }
     }
 
     [Fact]
