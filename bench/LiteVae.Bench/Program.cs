@@ -41,6 +41,6 @@ internal static class BenchCatalog
         yield return new TrainStepBench();
         yield return new DataDecodeBench();
         yield return new DataParallelBench();
-        yield break;
+        yield return new Soak.SoakBench();
     }
 }

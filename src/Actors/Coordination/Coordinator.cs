@@ -474,11 +474,27 @@ public sealed class Coordinator : ReceiveActor, IWithTimers
         using var span = CommandSpan("eval", r.TraceParent);
         span?.SetTag("litevae.eval.checkpoint_spec", r.Checkpoint);
         string path;
-        try { path = _store.Resolve(_plan.RunDir, r.Checkpoint); }
-        catch (CheckpointNotFoundException e)
+        string? data = r.Data;
+        try
+        {
+            // Paths in a command are a file read on this cluster's machines: only inside the run directory
+            // or an allow-listed data root (see PathPolicy). last / step-N are names, not paths.
+            var paths = new Security.PathPolicy(_plan.RunDir, _settings.DataRoots ?? []);
+            string spec = r.Checkpoint == "last" || r.Checkpoint.StartsWith("step-", StringComparison.Ordinal)
+                ? r.Checkpoint
+                : paths.Resolve(r.Checkpoint, "--checkpoint");
+            if (data is not null) data = paths.CheckShardSpec(data, "--data");
+            path = _store.Resolve(_plan.RunDir, spec);
+        }
+        catch (Exception e) when (e is CheckpointNotFoundException or Security.PathRefusedException)
         {
             span.Fail(e.Message);
             Sender.Tell(new CommandRejected("eval", e.Message));
+            return;
+        }
+        if (_queuedJobs.Count >= CoordinatorSettings.MaxQueuedEvaluations)
+        {
+            Sender.Tell(new CommandRejected("eval", $"{_queuedJobs.Count} evaluations are already waiting for an eval node; try again when some have finished"));
             return;
         }
         if (_evaluators.Count == 0)
@@ -489,7 +505,7 @@ public sealed class Coordinator : ReceiveActor, IWithTimers
             return;
         }
         // The eval node's job span becomes a child of this one: client → coordinator → eval node, one trace.
-        string id = StartJob(path, r.Data, TraceContext.Inject(span) ?? r.TraceParent);
+        string id = StartJob(path, data, TraceContext.Inject(span) ?? r.TraceParent);
         span?.SetTag(TelemetryTags.JobId, id);
         span?.SetTag(TelemetryTags.Checkpoint, path);
         Sender.Tell(new EvaluationAccepted(id, path));

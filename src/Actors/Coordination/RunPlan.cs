@@ -8,10 +8,14 @@ public sealed record RunPlan(
     string ExperimentHocon, string RunDir, IReadOnlyList<string> Shards, long Seed, long MaxSteps, int CheckpointEvery,
     int LogEvery, bool EvalEachCheckpoint);
 
-public sealed record CoordinatorSettings(TimeSpan Tick, TimeSpan StaleLeaseAfter, bool LeaveClusterWhenStopped)
+/// <param name="DataRoots">Folders besides the run directory that paths in commands may point into.</param>
+public sealed record CoordinatorSettings(TimeSpan Tick, TimeSpan StaleLeaseAfter, bool LeaveClusterWhenStopped,
+    IReadOnlyList<string>? DataRoots = null)
 {
     /// <summary>How many trainers form the data-parallel group (one: the plain single-trainer run).</summary>
     public Distributed.GroupSettings Group { get; init; } = Distributed.GroupSettings.Single;
+    /// <summary>Evaluation jobs waiting for an eval node; more requests are refused until some finish.</summary>
+    public const int MaxQueuedEvaluations = 16;
 
     public static readonly CoordinatorSettings Default = new(TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(60), true);
 }

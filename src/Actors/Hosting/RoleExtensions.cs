@@ -16,12 +16,12 @@ public sealed class EvaluatorKey;
 /// </summary>
 public static class RoleExtensions
 {
-    public static AkkaConfigurationBuilder WithLiteVaeCore(this AkkaConfigurationBuilder b) =>
+    public static AkkaConfigurationBuilder WithLiteVaeCore(this AkkaConfigurationBuilder b, Security.CommandAuthorizer authorizer) =>
         b.WithActors((system, registry) =>
         {
             var proxy = RoleStarter.StartCoordinatorProxy(system);
             registry.Register<CoordinatorProxyKey>(proxy);
-            registry.Register<GatewayKey>(RoleStarter.StartGateway(system, proxy));
+            registry.Register<GatewayKey>(RoleStarter.StartGateway(system, proxy, authorizer));
         });
 
     public static AkkaConfigurationBuilder WithCoordinatorRole(this AkkaConfigurationBuilder b, CoordinatorRoleOptions o) =>

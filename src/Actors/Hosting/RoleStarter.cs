@@ -41,8 +41,13 @@ public static class RoleStarter
     }
 
     /// <summary>Every node: the gateway that CLI clients talk to.</summary>
-    public static IActorRef StartGateway(ActorSystem system, IActorRef coordinator) =>
-        system.ActorOf(Gateway.Gateway.Props(coordinator, TimeSpan.FromSeconds(10), TimeSpan.FromMinutes(5)), Gateway.Gateway.Name);
+    /// <param name="authorizer">Who may send commands (mutual TLS, or the run token on loopback).</param>
+    public static IActorRef StartGateway(ActorSystem system, IActorRef coordinator, Security.CommandAuthorizer authorizer) =>
+        system.ActorOf(Gateway.Gateway.Props(coordinator, TimeSpan.FromSeconds(10), TimeSpan.FromMinutes(5), authorizer)
+            .WithMailbox(GatewayMailbox), Gateway.Gateway.Name);
+
+    /// <summary>A bounded mailbox for the gateway (HOCON in base.conf): a flood of commands is dropped, not queued without end.</summary>
+    public const string GatewayMailbox = "litevae.gateway-mailbox";
 
     /// <summary>Coordinator nodes: the singleton manager (the oldest such node runs the Coordinator).</summary>
     public static IActorRef StartCoordinator(ActorSystem system, CoordinatorRoleOptions o) =>

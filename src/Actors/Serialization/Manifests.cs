@@ -58,6 +58,7 @@ public static class Manifests
         [typeof(ClientProtocol.RequestStop)] = "c7",
         [typeof(ClientProtocol.RunStopped)] = "c8",
         [typeof(ClientProtocol.CommandRejected)] = "c9",
+        [typeof(AuthorizedCommand)] = "cA",
     };
 
     public static readonly IReadOnlyDictionary<string, Type> ByManifest = ByType.ToDictionary(kv => kv.Value, kv => kv.Key);

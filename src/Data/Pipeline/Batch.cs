@@ -1,7 +1,7 @@
 namespace LiteVae.Data.Pipeline;
 
-/// <summary>Where one image of a batch came from.</summary>
-public sealed record SampleInfo(string Shard, string Key, int Epoch, long Index, IReadOnlyDictionary<string, byte[]>? Metadata);
+/// <summary>Where one image of a batch came from; <paramref name="Global"/> is its run-wide number (see <see cref="DataPosition.Global"/>).</summary>
+public sealed record SampleInfo(string Shard, string Key, int Epoch, long Index, IReadOnlyDictionary<string, byte[]>? Metadata, long Global = 0);
 
 /// <summary>
 /// A batch of images as one contiguous uint8 buffer, N × 3 × H × W (planar RGB per image), from a

@@ -19,12 +19,15 @@ public sealed record StreamCursor(int ShardOrdinal, long WindowStart, int Window
 /// so a restored run seeks straight to the next sample (skipping shard entries by their headers)
 /// and continues with the identical sequence, whatever the number of readers or decode workers.
 /// </summary>
+/// <param name="Global">Samples of the whole run before this position, over all epochs (bad ones included):
+/// the run-wide sample number that global batches and data-parallel slices are cut from (<see cref="DataSlice"/>).</param>
 public sealed record DataPosition(
     int Epoch,
     long Index,
     int NextStream,
     IReadOnlyList<StreamCursor> Streams,
-    string OrderFingerprint)
+    string OrderFingerprint,
+    long Global = 0)
 {
     /// <summary>The start of <paramref name="epoch"/>: stream s begins at shard ordinal s.</summary>
     public static DataPosition StartOf(int epoch, int streams, string fingerprint) =>
@@ -53,7 +56,7 @@ public sealed record DataPosition(
         }
         if (p is null || p.Streams is null || p.OrderFingerprint is null)
             throw new FormatException("data position is incomplete (needs epoch, index, next_stream, streams, order_fingerprint).");
-        if (p.Epoch < 0 || p.Index < 0 || p.Streams.Count == 0 || p.NextStream < 0 || p.NextStream >= p.Streams.Count)
+        if (p.Epoch < 0 || p.Index < 0 || p.Global < 0 || p.Streams.Count == 0 || p.NextStream < 0 || p.NextStream >= p.Streams.Count)
             throw new FormatException($"data position has out-of-range values: {json}");
         return p;
     }
@@ -65,7 +68,7 @@ public sealed record DataPosition(
     public override string ToString() => $"epoch {Epoch}, sample {Index}";
 
     public bool Equals(DataPosition? other) =>
-        other is not null && Epoch == other.Epoch && Index == other.Index && NextStream == other.NextStream &&
+        other is not null && Epoch == other.Epoch && Index == other.Index && NextStream == other.NextStream && Global == other.Global &&
         OrderFingerprint == other.OrderFingerprint && Streams.SequenceEqual(other.Streams);
 
     public override int GetHashCode() => HashCode.Combine(Epoch, Index, NextStream, OrderFingerprint);

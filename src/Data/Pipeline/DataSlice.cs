@@ -1,22 +1,33 @@
 namespace LiteVae.Data.Pipeline;
 
 /// <summary>
-/// Data-parallel share of the logical sequence: the sequence is cut into consecutive global batches
-/// of <see cref="GlobalBatch"/> samples, and this rank keeps positions [Begin, End) of each. Samples
-/// outside the slice are dropped before decoding, so ranks do not decode each other's images. Bad
-/// samples are skipped inside each rank's share, so a rank's batch is filled from its next samples.
+/// Data-parallel share of the logical sequence: the run's samples, numbered across epochs from
+/// <see cref="Origin"/> on (<see cref="DataPosition.Global"/>), are cut into consecutive global batches of
+/// <see cref="GlobalBatch"/> samples, and this slice keeps positions [Begin, End) of each, and of those
+/// global batches only every <see cref="Stride"/>-th, starting with number <see cref="Phase"/> (how several
+/// data nodes share the global batches). Samples outside the slice are dropped before decoding, so ranks
+/// and nodes do not decode each other's images. A batch never spans two global batches: when bad samples
+/// were skipped, the batch of that global batch is short, so every other sample keeps its step whatever
+/// the number of ranks or nodes (what elastic resume relies on, see <see cref="ElasticPlan"/>).
 /// </summary>
-public sealed record DataSlice(int GlobalBatch, int Begin, int End)
+public sealed record DataSlice(int GlobalBatch, int Begin, int End, int Stride = 1, int Phase = 0, long Origin = 0)
 {
     public void Validate()
     {
         if (GlobalBatch < 1 || Begin < 0 || End <= Begin || End > GlobalBatch)
             throw new ArgumentException($"data slice [{Begin}, {End}) of {GlobalBatch} is invalid: need 0 <= begin < end <= global batch.");
+        if (Stride < 1 || Phase < 0 || Phase >= Stride || Origin < 0)
+            throw new ArgumentException($"data slice stride {Stride}, phase {Phase}, origin {Origin} is invalid: need stride >= 1, 0 <= phase < stride, origin >= 0.");
     }
 
-    public bool Contains(long index)
+    /// <summary>Which global batch the sample with run-wide number <paramref name="global"/> belongs to (-1 before the origin).</summary>
+    public long GroupOf(long global) => global < Origin ? -1 : (global - Origin) / GlobalBatch;
+
+    public bool Contains(long global)
     {
-        long r = index % GlobalBatch;
+        long group = GroupOf(global);
+        if (group < 0 || group % Stride != Phase) return false;
+        long r = (global - Origin) % GlobalBatch;
         return r >= Begin && r < End;
     }
 

@@ -31,6 +31,8 @@ public sealed class RawSample : IDisposable
     public int Epoch { get; internal set; }
     /// <summary>Index in the epoch's logical sequence (bad samples included).</summary>
     public long Index { get; internal set; }
+    /// <summary>Run-wide number of this sample over all epochs (see <see cref="DataPosition.Global"/>).</summary>
+    public long Global { get; internal set; }
     internal long Sequence { get; set; }
     internal DataPosition? PositionAfter { get; set; }
 

@@ -14,13 +14,14 @@ internal static class CheckpointCommand
         var command = new Command("checkpoint", "Ask a running cluster to write a checkpoint now; prints its directory");
         command.Options.Add(cluster);
         command.Options.Add(timeout);
-        Cli.SetAction(command, parse => Run(parse.GetValue(cluster)!, TimeSpan.FromSeconds(parse.GetValue(timeout))).GetAwaiter().GetResult());
+        var auth = ClientAuthOptions.AddTo(command);
+        Cli.SetAction(command, parse => Run(parse.GetValue(cluster)!, TimeSpan.FromSeconds(parse.GetValue(timeout)), auth.Read(parse)).GetAwaiter().GetResult());
         return command;
     }
 
-    private static async Task<int> Run(string address, TimeSpan timeout)
+    private static async Task<int> Run(string address, TimeSpan timeout, Security.ClientCredentials credentials)
     {
-        await using var client = await ClusterClient.ConnectAsync(address, TimeSpan.FromSeconds(5));
+        await using var client = await ClusterClient.ConnectAsync(address, TimeSpan.FromSeconds(5), credentials);
         var saved = await client.AskAsync<CheckpointEvents.CheckpointSaved>(new ClientProtocol.RequestCheckpoint(null), timeout);
         Console.WriteLine($"checkpoint step {saved.Step}: {saved.Path}");
         return 0;

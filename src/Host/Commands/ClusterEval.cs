@@ -15,9 +15,9 @@ internal static class ClusterEval
     /// <param name="span">The command's span: its traceparent travels with the request, so the coordinator's and
     /// the eval node's spans join this trace.</param>
     public static async Task<int> Run(string address, string checkpoint, string? data, bool wait, string? job, TimeSpan timeout,
-        System.Diagnostics.Activity? span = null)
+        Security.ClientCredentials? credentials = null, System.Diagnostics.Activity? span = null)
     {
-        await using var client = await ClusterClient.ConnectAsync(address, TimeSpan.FromSeconds(5));
+        await using var client = await ClusterClient.ConnectAsync(address, TimeSpan.FromSeconds(5), credentials);
         var quick = TimeSpan.FromSeconds(15);
         if (job is null)
         {

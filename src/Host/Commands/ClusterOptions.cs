@@ -1,4 +1,5 @@
 using System.CommandLine;
+using LiteVae.Host.Security;
 
 namespace LiteVae.Host.Commands;
 
@@ -16,4 +17,31 @@ internal static class ClusterCommandOptions
         Description = "seconds to wait for the answer",
         DefaultValueFactory = _ => seconds,
     };
+}
+
+/// <summary>
+/// How a command proves it may talk to the cluster: a client certificate (--tls-ca + --tls-cert) for a
+/// cluster with TLS, or the run token (--run-dir, which reads &lt;run-dir&gt;/run-token, or --token) for a
+/// loopback cluster without.
+/// </summary>
+internal sealed class ClientAuthOptions
+{
+    private readonly Option<string?> _runDir = new("--run-dir") { Description = "the cluster's run directory: its run-token authorizes the command (clusters without TLS)" };
+    private readonly Option<string?> _token = new("--token") { Description = "the run token (the content of <run-dir>/run-token) instead of --run-dir" };
+    private readonly Option<string?> _tlsCa = new("--tls-ca") { Description = "the cluster's CA certificate (ca.crt), for a cluster with TLS" };
+    private readonly Option<string?> _tlsCert = new("--tls-cert") { Description = "your client certificate (<name>.p12 from `litevae certs issue <name> --client`)" };
+
+    public static ClientAuthOptions AddTo(Command command)
+    {
+        var o = new ClientAuthOptions();
+        foreach (var opt in new[] { o._runDir, o._token, o._tlsCa, o._tlsCert })
+            command.Options.Add(opt);
+        return o;
+    }
+
+    /// <summary>The four options (a verb that also works without a cluster refuses them there).</summary>
+    public IEnumerable<Option> All => [_runDir, _token, _tlsCa, _tlsCert];
+
+    public ClientCredentials Read(ParseResult parse) =>
+        ClientCredentials.From(parse.GetValue(_tlsCa), parse.GetValue(_tlsCert), parse.GetValue(_token), parse.GetValue(_runDir));
 }

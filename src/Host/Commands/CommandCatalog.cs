@@ -21,5 +21,6 @@ internal static class CommandCatalog
         yield return NodeCommand.Create();
         yield return ShardsCommand.Create();
         yield return CompareCommand.Create();
+        yield return CertsCommand.Create();
     }
 }

@@ -58,6 +58,7 @@ internal static class EvalCommand
         Option[] clusterOnly = [wait, job, timeout];
         foreach (var o in new Option[] { cluster, checkpoint, data, otlp }.Concat(standaloneOnly).Concat(clusterOnly))
             command.Options.Add(o);
+        var auth = ClientAuthOptions.AddTo(command);
 
         Cli.SetAction(command, parse =>
         {
@@ -72,9 +73,9 @@ internal static class EvalCommand
                 using var trace = CommandTrace.Start("cli", "eval", parse.GetValue(otlp),
                     [new(TelemetryTags.Peer, address), new("litevae.eval.checkpoint_spec", spec)]);
                 return trace.Run(() => ClusterEval.Run(address, spec, parse.GetValue(data), parse.GetValue(wait),
-                    parse.GetValue(job), TimeSpan.FromSeconds(parse.GetValue(timeout)), trace.Span).GetAwaiter().GetResult());
+                    parse.GetValue(job), TimeSpan.FromSeconds(parse.GetValue(timeout)), auth.Read(parse), trace.Span).GetAwaiter().GetResult());
             }
-            if (clusterOnly.FirstOrDefault(Given) is { } clusterOption)
+            if (clusterOnly.Concat(auth.All).FirstOrDefault(Given) is { } clusterOption)
                 throw new ConfigException($"{clusterOption.Name} needs --cluster host:port (it asks a running cluster about its evaluation jobs).");
             if (parse.GetValue(checkpoint) is not { } ckpt)
                 throw new ConfigException("give --checkpoint <run directory | checkpoint directory | weights.safetensors>, or --cluster host:port to evaluate on a running cluster.");

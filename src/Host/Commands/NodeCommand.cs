@@ -19,7 +19,18 @@ internal static class NodeCommand
 
     public static Command Create()
     {
-        var hocon = new Option<string>("--hocon") { Description = "node settings: hocon/coordinator.conf, data-node.conf, trainer-node.conf, eval-node.conf …", Required = true };
+        var hocon = new Option<string[]>("--hocon")
+        {
+            Description = "node settings: hocon/coordinator.conf, data-node.conf, trainer-node.conf, eval-node.conf …; repeat to layer " +
+                          "files (later wins), e.g. --hocon hocon/data-node.conf --hocon hocon/tls.conf",
+            Required = true,
+            AllowMultipleArgumentsPerToken = false,
+        };
+        var insecure = new Option<bool>("--insecure")
+        {
+            Description = "listen on a non-loopback address WITHOUT TLS (anyone who reaches the port can join or stop the cluster); " +
+                          "use only on a private network, prefer hocon/tls.conf",
+        };
         var config = new Option<string?>("--config") { Description = "experiment config (needed on coordinator nodes)" };
         var set = SetOption();
         var otlp = TelemetryOptions.Otlp();
@@ -28,11 +39,13 @@ internal static class NodeCommand
         command.Options.Add(config);
         command.Options.Add(set);
         command.Options.Add(otlp);
+        command.Options.Add(insecure);
         Cli.SetAction(command, parse =>
         {
             var (nodeSets, experimentSets) = SplitOverrides(parse.GetValue(set) ?? []);
             var file = HoconFile.Load(parse.GetValue(hocon)!, nodeSets);
-            return Run(file, parse.GetValue(config), resume: null, experimentSets, new NodeExtras(null, 0), otlp: parse.GetValue(otlp));
+            return Run(file, parse.GetValue(config), resume: null, experimentSets, new NodeExtras(null, 0), otlp: parse.GetValue(otlp),
+                insecure: parse.GetValue(insecure));
         });
         return command;
     }
@@ -47,7 +60,8 @@ internal static class NodeCommand
 
     /// <summary>Runs a node until its ActorSystem terminates (stop command, Ctrl+C, downed).</summary>
     public static int Run(HoconFile file, string? experiment, string? resume, IReadOnlyList<string> experimentSets,
-        NodeExtras extras, Action<Akka.Actor.ActorSystem>? started = null, string? otlp = null, string? telemetryRole = null)
+        NodeExtras extras, Action<Akka.Actor.ActorSystem>? started = null, string? otlp = null, string? telemetryRole = null,
+        bool insecure = false)
     {
         var options = NodeOptions.Bind(file);
         // OTLP export for this process (only when --otlp or OTEL_EXPORTER_OTLP_ENDPOINT is set); service
@@ -57,9 +71,10 @@ internal static class NodeCommand
         using var host = NodeHost.Build(file, options, services, system =>
         {
             var self = Cluster.Get(system).SelfAddress;
-            Console.WriteLine($"litevae node [{string.Join(", ", options.Roles)}] at {self.Host}:{self.Port}  (commands: litevae status --cluster {self.Host}:{self.Port})");
+            string auth = self.Protocol == "akka.ssl.tcp" ? " --tls-ca <ca.crt> --tls-cert <client.p12>" : " --run-dir <run directory>";
+            Console.WriteLine($"litevae node [{string.Join(", ", options.Roles)}] at {self.Host}:{self.Port}  (commands: litevae status --cluster {self.Host}:{self.Port}{auth})");
             started?.Invoke(system);
-        });
+        }, insecure);
         host.Run();
         return 0;
     }

@@ -14,13 +14,14 @@ internal static class StatusCommand
         var command = new Command("status", "Show a running cluster: step, img/s, losses, queue depths, sample accounting, members and roles");
         command.Options.Add(cluster);
         command.Options.Add(timeout);
-        Cli.SetAction(command, parse => Run(parse.GetValue(cluster)!, TimeSpan.FromSeconds(parse.GetValue(timeout))).GetAwaiter().GetResult());
+        var auth = ClientAuthOptions.AddTo(command);
+        Cli.SetAction(command, parse => Run(parse.GetValue(cluster)!, TimeSpan.FromSeconds(parse.GetValue(timeout)), auth.Read(parse)).GetAwaiter().GetResult());
         return command;
     }
 
-    private static async Task<int> Run(string address, TimeSpan timeout)
+    private static async Task<int> Run(string address, TimeSpan timeout, Security.ClientCredentials credentials)
     {
-        await using var client = await ClusterClient.ConnectAsync(address, TimeSpan.FromSeconds(5));
+        await using var client = await ClusterClient.ConnectAsync(address, TimeSpan.FromSeconds(5), credentials);
         var status = await client.AskAsync<ClientProtocol.ClusterStatus>(new ClientProtocol.GetClusterStatus(null), timeout);
         Console.Write(StatusFormat.Status(status));
         return 0;

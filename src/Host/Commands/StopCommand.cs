@@ -14,13 +14,14 @@ internal static class StopCommand
         var command = new Command("stop", "Stop a running cluster gracefully: the trainer writes a final checkpoint, then every node leaves");
         command.Options.Add(cluster);
         command.Options.Add(timeout);
-        Cli.SetAction(command, parse => Run(parse.GetValue(cluster)!, TimeSpan.FromSeconds(parse.GetValue(timeout))).GetAwaiter().GetResult());
+        var auth = ClientAuthOptions.AddTo(command);
+        Cli.SetAction(command, parse => Run(parse.GetValue(cluster)!, TimeSpan.FromSeconds(parse.GetValue(timeout)), auth.Read(parse)).GetAwaiter().GetResult());
         return command;
     }
 
-    private static async Task<int> Run(string address, TimeSpan timeout)
+    private static async Task<int> Run(string address, TimeSpan timeout, Security.ClientCredentials credentials)
     {
-        await using var client = await ClusterClient.ConnectAsync(address, TimeSpan.FromSeconds(5));
+        await using var client = await ClusterClient.ConnectAsync(address, TimeSpan.FromSeconds(5), credentials);
         var stopped = await client.AskAsync<ClientProtocol.RunStopped>(new ClientProtocol.RequestStop(null), timeout);
         Console.WriteLine($"stopped at step {stopped.Step}; final checkpoint: {stopped.CheckpointPath ?? "none"}");
         return 0;

@@ -41,6 +41,25 @@ public sealed class HoconFile
         {
             throw new ConfigException($"{source}: not valid HOCON: {e.Message}");
         }
+        return new HoconFile(WithOverrides(config, overrides), source);
+    }
+
+    /// <summary>Several files layered in order (later files win), e.g. a role preset then hocon/tls.conf.</summary>
+    public static HoconFile Load(IReadOnlyList<string> paths, IEnumerable<string>? overrides = null)
+    {
+        if (paths.Count == 0) throw new ConfigException("no HOCON file given.");
+        if (paths.Count == 1) return Load(paths[0], overrides);
+        Akka.Configuration.Config? merged = null;
+        foreach (var path in paths)
+        {
+            var file = Load(path);
+            merged = merged is null ? file._config : file._config.WithFallback(merged);
+        }
+        return new HoconFile(WithOverrides(merged!, overrides), string.Join(" + ", paths));
+    }
+
+    private static Akka.Configuration.Config WithOverrides(Akka.Configuration.Config config, IEnumerable<string>? overrides)
+    {
         foreach (var o in overrides ?? [])
         {
             int eq = o.IndexOf('=');
@@ -52,7 +71,7 @@ public sealed class HoconFile
             catch (Exception e) { throw new ConfigException($"override '{o}': {e.Message}"); }
             config = patch.WithFallback(config);
         }
-        return new HoconFile(config, source);
+        return config;
     }
 
     private static Akka.Configuration.Hocon.HoconRoot IncludeFile(string name, string? root, string source)

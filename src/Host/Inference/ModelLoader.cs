@@ -21,15 +21,8 @@ public static class ModelLoader
         var model = new LiteAutoencoder(config);
         try
         {
-            var tensors = Safetensors.Load(weightsPath, key => ModelPrefixes.Any(p => key.StartsWith(p, StringComparison.Ordinal)));
-            try
-            {
-                StateDict.Load(model, tensors, weightsPath, strict: true);
-            }
-            finally
-            {
-                foreach (var t in tensors.Values) t.Dispose();
-            }
+            // Header checked against the model's state dict before any tensor is read; pickles refused.
+            CheckpointGuard.LoadInto(model, weightsPath, owns: key => ModelPrefixes.Any(p => key.StartsWith(p, StringComparison.Ordinal)));
             model.eval();
             if (dtype != ScalarType.Float32) model.to(dtype);
             if (device.type != DeviceType.CPU) model.to(device);

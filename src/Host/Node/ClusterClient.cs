@@ -1,9 +1,12 @@
 using System.Net;
 using Akka.Actor;
+using Akka.Actor.Setup;
 using Akka.Configuration;
 using LiteVae.Actors;
+using LiteVae.Actors.Protocol;
 using LiteVae.Actors.Serialization;
 using LiteVae.Host.Config;
+using LiteVae.Host.Security;
 
 namespace LiteVae.Host.Node;
 
@@ -21,13 +24,19 @@ public sealed class ClusterClient : IAsyncDisposable
 
     public string Address { get; }
 
-    private ClusterClient(ActorSystem system, IActorRef gateway, string address) => (_system, _gateway, Address) = (system, gateway, address);
+    private readonly string? _token;
 
-    public static async Task<ClusterClient> ConnectAsync(string address, TimeSpan timeout)
+    private ClusterClient(ActorSystem system, IActorRef gateway, string address, string? token) =>
+        (_system, _gateway, Address, _token) = (system, gateway, address, token);
+
+    /// <param name="credentials">A client certificate (cluster with TLS) or the run token (loopback cluster without).</param>
+    public static async Task<ClusterClient> ConnectAsync(string address, TimeSpan timeout, ClientCredentials? credentials = null)
     {
+        var creds = credentials ?? ClientCredentials.None;
         var (host, port) = NodeOptions.ParseAddress(address, "--cluster");
         await ProbeTcp(host, port, address, timeout);
         string bind = IsLoopback(host) ? "127.0.0.1" : Dns.GetHostName();
+        bool tls = creds.Tls is not null;
         var config = ConfigurationFactory.ParseString($$"""
             akka {
               loglevel = ERROR
@@ -35,24 +44,31 @@ public sealed class ClusterClient : IAsyncDisposable
               log-dead-letters = off
               log-dead-letters-during-shutdown = off
               actor.provider = remote
-              remote.dot-netty.tcp { hostname = "{{bind}}", port = 0, maximum-frame-size = 4194304b }
+              remote.dot-netty.tcp { hostname = "{{bind}}", port = 0, maximum-frame-size = 4194304b, enable-ssl = {{(tls ? "on" : "off")}} }
               remote.log-remote-lifecycle-events = off
             }
             """).WithFallback(ConfigurationFactory.ParseString(SerializationSetup.Hocon));
-        var system = ActorSystem.Create("litevae-cli", config);
+        var bootstrap = BootstrapSetup.Create().WithConfig(config);
+        var system = ActorSystem.Create("litevae-cli", tls ? ActorSystemSetup.Create(bootstrap, creds.Tls!.Setup()) : ActorSystemSetup.Create(bootstrap));
         try
         {
-            var selection = system.ActorSelection($"akka.tcp://{ClusterRoles.SystemName}@{host}:{port}/user/{Actors.Gateway.Gateway.Name}");
+            var selection = system.ActorSelection($"{NodeSecurity.SchemeFor(tls)}://{ClusterRoles.SystemName}@{host}:{port}/user/{Actors.Gateway.Gateway.Name}");
             ActorIdentity id;
             try { id = await selection.Ask<ActorIdentity>(new Identify(address), timeout); }
             catch (AskTimeoutException)
             {
                 throw new ConfigException($"cannot reach a LiteVae node at {address}: nothing answered within {timeout.TotalSeconds:F0}s " +
-                                          "(is the node running, and is this its host:port? `litevae node` prints it at start).");
+                                          (tls
+                                              ? "(the TLS handshake may have been refused: is your --tls-cert issued by this cluster's CA, and does the cluster run TLS? The node logs refused peers.)"
+                                              : "(is the node running, and is this its host:port? `litevae node` prints it at start; a cluster with TLS needs --tls-ca and --tls-cert)."));
             }
+            // Akka answers an Identify it could not deliver (a refused TLS handshake, a plain client at a TLS
+            // node) from its dead letters, like a missing actor: say both.
             if (id.Subject is null)
-                throw new ConfigException($"the process at {address} answered but has no LiteVae gateway (not a LiteVae node, or another version).");
-            return new ClusterClient(system, id.Subject, address);
+                throw new ConfigException($"no LiteVae gateway answered at {address}: " + (tls
+                    ? "the node refused the connection (is your --tls-cert issued by this cluster's CA? the node logs refused peers) or it is not a LiteVae node."
+                    : "it is not a LiteVae node, or the cluster runs TLS: then pass --tls-ca <ca.crt> and --tls-cert <your .p12 from `litevae certs issue <name> --client`>."));
+            return new ClusterClient(system, id.Subject, address, creds.Token);
         }
         catch
         {
@@ -79,10 +95,13 @@ public sealed class ClusterClient : IAsyncDisposable
         host == "localhost" || (IPAddress.TryParse(host, out var ip) && IPAddress.IsLoopback(ip));
 
     /// <summary>Sends a command and waits for its answer (a CommandRejected becomes an error naming the reason).</summary>
-    public async Task<T> AskAsync<T>(object command, TimeSpan timeout)
+    /// <remarks>With a run token the command travels wrapped with it (see <see cref="AuthorizedCommand"/>); either
+    /// way a command larger than <see cref="AuthorizedCommand.MaxPayloadBytes"/> is refused here, before sending.</remarks>
+    public async Task<T> AskAsync<T>(ILiteVaeMessage command, TimeSpan timeout)
     {
         object reply;
-        try { reply = await _gateway.Ask<object>(command, timeout); }
+        object message = _token is null ? CheckSize(command) : AuthorizedCommand.Wrap(_system, _token, command);
+        try { reply = await _gateway.Ask<object>(message, timeout); }
         catch (AskTimeoutException)
         {
             throw new ConfigException($"{Address} did not answer within {timeout.TotalSeconds:F0}s (the cluster may be busy or the node gone).");
@@ -93,6 +112,12 @@ public sealed class ClusterClient : IAsyncDisposable
             Actors.Protocol.ClientProtocol.CommandRejected r => throw new ConfigException($"{r.Command}: {r.Reason}"),
             _ => throw new ConfigException($"{Address} answered with an unexpected {reply.GetType().Name}."),
         };
+    }
+
+    private ILiteVaeMessage CheckSize(ILiteVaeMessage command)
+    {
+        int bytes = new LiteVaeSerializer((ExtendedActorSystem)_system).ToBinary(command).Length;
+        return bytes <= AuthorizedCommand.MaxPayloadBytes ? command : throw new CommandTooLargeException(AuthorizedCommand.CommandName(command), bytes);
     }
 
     public async ValueTask DisposeAsync() => await _system.Terminate();

@@ -10,6 +10,7 @@ using LiteVae.Actors.Eval;
 using LiteVae.Actors.Hosting;
 using LiteVae.Actors.Training;
 using LiteVae.Host.Config;
+using LiteVae.Host.Security;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
@@ -22,8 +23,11 @@ namespace LiteVae.Host.Node;
 /// </summary>
 public static class NodeHost
 {
-    public static IHost Build(HoconFile file, NodeOptions o, NodeServices services, Action<ActorSystem>? started = null)
+    /// <param name="insecure">--insecure: listen beyond loopback without TLS (refused otherwise, see BindPolicy).</param>
+    public static IHost Build(HoconFile file, NodeOptions o, NodeServices services, Action<ActorSystem>? started = null, bool insecure = false)
     {
+        // Before anything else (the run directory included): a node that may not listen this way never starts.
+        var security = NodeSecurity.Create(file, o.Hostname, insecure);
         var builder = Microsoft.Extensions.Hosting.Host.CreateApplicationBuilder(new HostApplicationBuilderSettings
         {
             DisableDefaults = true,   // no appsettings, no env-var configuration: the node's HOCON is its config
@@ -34,22 +38,25 @@ public static class NodeHost
         var plan = o.Has(ClusterRoles.Coordinator)
             ? (services.Plan ?? throw new ConfigException($"{file.Source}: this node has the role 'coordinator' but no experiment; pass --config <experiment.conf>."))()
             : null;
+        var authorizer = security.Authorizer(plan?.RunDir);
 
         builder.Services.AddAkka(ClusterRoles.SystemName, (ab, _) =>
         {
             ab.AddHocon(file.Raw, HoconAddMode.Prepend);
+            security.Apply(ab);
             ab.WithRemoting(new RemoteOptions
             {
                 HostName = o.Hostname,
                 Port = o.Port,
                 PublicHostName = o.PublicHostname == "" ? null : o.PublicHostname,
+                EnableSsl = security.Identity is not null ? true : null,   // the certificate comes as a setup (security.Apply)
             });
             ab.WithClustering(new ClusterOptions
             {
                 Roles = o.Roles.ToArray(),
-                SeedNodes = o.Seeds.Select(s => $"akka.tcp://{ClusterRoles.SystemName}@{s.Host}:{s.Port}").ToArray(),
+                SeedNodes = o.Seeds.Select(s => $"{security.Scheme}://{ClusterRoles.SystemName}@{s.Host}:{s.Port}").ToArray(),
             });
-            ab.WithLiteVaeCore();
+            ab.WithLiteVaeCore(authorizer);
             string node = "";
             ab.AddStartup((system, _) =>
             {

@@ -37,7 +37,8 @@ public sealed record NodeOptions(
             f.String("litevae.run.runs-root", "runs"),
             f.String("litevae.run.run-dir", ""),
             new CoordinatorSettings(TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(f.Int("litevae.coordinator.stale-lease-s", 60, 5)),
-                f.Bool("litevae.coordinator.leave-cluster-when-stopped", true)) { Group = DistributedSettingsBinder.Bind(f).Group },
+                f.Bool("litevae.coordinator.leave-cluster-when-stopped", true),
+                f.StringList("litevae.security.data-roots", []).Where(r => r != "").ToList()) { Group = DistributedSettingsBinder.Bind(f).Group },
             f.Int("litevae.data.max-leases", 2, 1, 64),
             new PipelineBounds(
                 f.Int("litevae.data.decode-workers", 2, 1, 256),

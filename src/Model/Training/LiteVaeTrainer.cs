@@ -461,6 +461,7 @@ public sealed class LiteVaeTrainer : IDisposable
     /// <summary>Restores a full training state (weights, EMA, optimizers, step) from a checkpoint.</summary>
     public void Restore(CheckpointDir checkpoint)
     {
+        VerifyCheckpoint(checkpoint);
         string modelFile = System.IO.Path.Combine(checkpoint.Path, "model.safetensors");
         LoadWeights(_autoencoder, _g, checkpoint.Load("model.safetensors"), "", modelFile);
         if (_discriminator is not null)
@@ -492,6 +493,34 @@ public sealed class LiteVaeTrainer : IDisposable
     }
 
     /// <summary>
+    /// Compares every file's safetensors header with what this trainer's config will load from it (keys,
+    /// shapes, dtypes, sizes) through <see cref="CheckpointGuard"/>, before a single tensor is allocated: a
+    /// checkpoint of another model config, a tampered header or a pickle is one clear error, not an
+    /// allocation sized by the file.
+    /// </summary>
+    private void VerifyCheckpoint(CheckpointDir checkpoint)
+    {
+        string File(string name) => System.IO.Path.Combine(checkpoint.Path, name);
+        var model = CheckpointGuard.SpecOf(_autoencoder);
+        CheckpointGuard.Verify(File("model.safetensors"), model);
+        if (_ema is not null && checkpoint.Has("ema.safetensors"))
+            CheckpointGuard.Verify(File("ema.safetensors"), model);
+        if (_discriminator is not null && checkpoint.Has("discriminator.safetensors"))
+            CheckpointGuard.Verify(File("discriminator.safetensors"), CheckpointGuard.SpecOf(_discriminator.Module, DiscriminatorPrefix));
+        var optimizer = OptimizerSpecs("generator.", _g, _gAdam).ToList();
+        if (_d is not null) optimizer.AddRange(OptimizerSpecs("discriminator.", _d, _dAdam!));
+        // Loss-scale state (fp16) is optional on load; it is a handful of scalars, bounded by the size check.
+        CheckpointGuard.Verify(File("optimizer.safetensors"), optimizer, owns: k => !k.Contains("loss_scale", StringComparison.Ordinal));
+    }
+
+    private static IEnumerable<TensorSpec> OptimizerSpecs(string prefix, MasterWeights w, FusedAdam adam)
+    {
+        foreach (var slot in w.Slots) yield return new TensorSpec(prefix + "exp_avg." + slot.Name, ScalarType.Float32, slot.Shape);
+        foreach (var slot in w.Slots) yield return new TensorSpec(prefix + "exp_avg_sq." + slot.Name, ScalarType.Float32, slot.Shape);
+        yield return new TensorSpec(prefix + "step", adam.StepCount.dtype, adam.StepCount.shape);
+    }
+
+    /// <summary>
     /// Loads autoencoder weights only (the reference's --actual_resume): optimizer, EMA history and
     /// step start fresh. Accepts a checkpoint directory or a .safetensors file with encoder.* /
     /// decoder.* keys. The autoencoder must match exactly; other keys (a discriminator, loss.*) are
@@ -500,16 +529,17 @@ public sealed class LiteVaeTrainer : IDisposable
     public LoadReport InitFrom(string path)
     {
         string file = File.Exists(path) ? path : System.IO.Path.Combine(CheckpointDir.Open(path).Path, "model.safetensors");
-        var tensors = Safetensors.Load(file);
+        var modelKeys = _autoencoder.state_dict().Keys.ToHashSet();
+        bool Owned(string k) => modelKeys.Contains(k) || k.StartsWith("encoder.", StringComparison.Ordinal) || k.StartsWith("decoder.", StringComparison.Ordinal);
+        // Header against the model before any allocation; pickles refused (CheckpointGuard).
+        var header = CheckpointGuard.Verify(file, CheckpointGuard.SpecOf(_autoencoder), Owned);
+        var tensors = Safetensors.Load(file, Owned);
         try
         {
-            var modelKeys = _autoencoder.state_dict().Keys.ToHashSet();
-            var relevant = tensors.Where(kv => modelKeys.Contains(kv.Key) || kv.Key.StartsWith("encoder.", StringComparison.Ordinal) || kv.Key.StartsWith("decoder.", StringComparison.Ordinal))
-                .ToDictionary(kv => kv.Key, kv => kv.Value);
-            var report = LoadWeights(_autoencoder, _g, relevant, "", file);
+            var report = LoadWeights(_autoencoder, _g, tensors, "", file);
             if (_ema is not null)
                 using (no_grad()) _ema.Shadow.copy_(_g.Params);
-            var ignored = tensors.Keys.Where(k => !relevant.ContainsKey(k)).ToList();
+            var ignored = header.Entries.Select(e => e.Name).Where(k => !Owned(k)).ToList();
             return report with { Unexpected = ignored };
         }
         finally

@@ -34,7 +34,7 @@ public sealed class InProcessClusterTests : Akka.TestKit.Xunit2.TestKit, IDispos
         Akka.Cluster.Cluster.Get(Sys).Join(Akka.Cluster.Cluster.Get(Sys).SelfAddress);
         var proxy = RoleStarter.StartCoordinatorProxy(Sys);
         RoleStarter.StartCoordinator(Sys, TestNodes.Coordinator(plan, _store));
-        return (RoleStarter.StartGateway(Sys, proxy), proxy);
+        return (RoleStarter.StartGateway(Sys, proxy, LiteVae.Actors.Security.CommandAuthorizer.InProcess()), proxy);
     }
 
     private static T AskGateway<T>(IActorRef gateway, object message)

@@ -61,6 +61,7 @@ public sealed class SerializerRoundTripTests : Akka.TestKit.Xunit2.TestKit
             new ClientProtocol.GetEvaluation("job-1"),
             new ClientProtocol.RequestCheckpoint(null),
             new ClientProtocol.RequestStop(null),
+            new AuthorizedCommand("token-1", "c7", [1, 2, 3]),
             new ClientProtocol.RunStopped(21, "/r/ck/last"),
             new ClientProtocol.CommandRejected("eval", "no checkpoint 'step-7'"),
         ];

@@ -64,10 +64,10 @@ public sealed class ProcessClusterTests : IDisposable
         Assert.Matches(@"samples\s+epoch \d+: \d+ consumed", status);
 
         // eval --cluster: a real checkpoint gives a metrics table; a bad one a clear error; training goes on.
-        var (code, output) = NodeProcess.Run(Cli, "eval", "--cluster", cluster, "--checkpoint", "last", "--wait");
+        var (code, output) = NodeProcess.Run(Cli, "eval", "--cluster", cluster, "--run-dir", _runDir, "--checkpoint", "last", "--wait");
         Assert.True(code == 0, output);
         Assert.Matches(@"psnr\s+\d+\.\d+", output);
-        (code, output) = NodeProcess.Run(Cli, "eval", "--cluster", cluster, "--checkpoint", "step-99999");
+        (code, output) = NodeProcess.Run(Cli, "eval", "--cluster", cluster, "--run-dir", _runDir, "--checkpoint", "step-99999");
         Assert.Equal(1, code);
         Assert.Contains("no checkpoint 'step-99999'", output);
         (code, output) = NodeProcess.Run(Cli, "status", "--cluster", "127.0.0.1");
@@ -105,16 +105,16 @@ public sealed class ProcessClusterTests : IDisposable
         }
 
         // stop: final checkpoint, then every node leaves and exits.
-        (code, output) = NodeProcess.Run(TimeSpan.FromMinutes(3), "stop", "--cluster", cluster2);
+        (code, output) = NodeProcess.Run(TimeSpan.FromMinutes(3), "stop", "--cluster", cluster2, "--run-dir", _runDir);
         Assert.True(code == 0, output);
         Assert.Contains("stopped at step", output);
         foreach (var n in _nodes.Where(n => n != a && n != d))
             Assert.True(n.WaitForExit(TimeSpan.FromSeconds(90)), $"{n.Name} did not exit after stop:\n{n.Output}");
     }
 
-    private static string Status(string cluster)
+    private string Status(string cluster)
     {
-        var (code, output) = NodeProcess.Run(Cli, "status", "--cluster", cluster);
+        var (code, output) = NodeProcess.Run(Cli, "status", "--cluster", cluster, "--run-dir", _runDir);
         return code == 0 ? output : $"(status failed: {output})";
     }
 
@@ -124,7 +124,7 @@ public sealed class ProcessClusterTests : IDisposable
         return m.Success ? long.Parse(m.Groups[1].Value) : -1;
     }
 
-    private static long WaitForStep(string cluster, long target, NodeProcess watch)
+    private long WaitForStep(string cluster, long target, NodeProcess watch)
     {
         var until = DateTime.UtcNow + Progress;
         string last = "";

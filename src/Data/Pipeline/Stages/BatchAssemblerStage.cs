@@ -5,7 +5,8 @@ namespace LiteVae.Data.Pipeline.Stages;
 /// <summary>
 /// Restores the logical order from sequence numbers (a ring buffer the size of the in-flight limit),
 /// copies good samples into pooled batch buffers, and emits each full batch with the data position
-/// after its last sample. Skipped samples still advance the position.
+/// after its last sample. Skipped samples still advance the position. With a <see cref="DataSlice"/>,
+/// a batch also ends where its global batch ends.
 /// </summary>
 public sealed class BatchAssemblerStage(DataPipelineOptions options, BufferPool pool, SemaphoreSlim inFlight)
 {
@@ -19,6 +20,8 @@ public sealed class BatchAssemblerStage(DataPipelineOptions options, BufferPool 
         byte[]? buffer = null;
         var infos = new List<SampleInfo>(n);
         DataPosition? last = null;
+        var slice = options.Slice;
+        long group = -1;   // with a slice: the global batch the batch being filled belongs to
         try
         {
             await foreach (var item in input.ReadAllAsync(ct).ConfigureAwait(false))
@@ -31,6 +34,19 @@ public sealed class BatchAssemblerStage(DataPipelineOptions options, BufferPool 
                     inFlight.Release();
                     using (ready)
                     {
+                        if (slice is not null)
+                        {
+                            // A batch never spans two global batches: a new one closes the batch being filled (short if samples were bad).
+                            long g = slice.GroupOf(ready.PositionAfter.Global - 1);
+                            if (g != group && infos.Count > 0)
+                            {
+                                var batch = new Batch(buffer!, pool, infos.Count, r, r, infos.ToArray(), last!, batchIndex++);
+                                buffer = null;
+                                infos.Clear();
+                                await Emit(batch, output, ct).ConfigureAwait(false);
+                            }
+                            group = g;
+                        }
                         last = ready.PositionAfter;
                         if (!ready.IsGood) continue;
                         buffer ??= pool.Rent();

@@ -58,7 +58,7 @@ public sealed class DecodeStage(DataPipelineOptions options, DataStats stats)
             return new DecodedSample(sample.Sequence, position, null, null);
         }
         stats.RecordGood();
-        var info = new SampleInfo(sample.Shard, sample.Key, sample.Epoch, sample.Index, sample.Metadata);
+        var info = new SampleInfo(sample.Shard, sample.Key, sample.Epoch, sample.Index, sample.Metadata, sample.Global);
         return new DecodedSample(sample.Sequence, position, info, pixels);
     }
 }

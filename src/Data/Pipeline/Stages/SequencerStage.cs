@@ -4,8 +4,8 @@ namespace LiteVae.Data.Pipeline.Stages;
 
 /// <summary>
 /// Merges the stream channels into the epoch's logical sequence (round-robin, one sample per stream
-/// in turn, streams that finished the epoch drop out), numbers each sample (epoch index), records the
-/// position after it, keeps only this rank's slice, and hands samples to the decoders with a
+/// in turn, streams that finished the epoch drop out), numbers each sample (epoch index, and run-wide
+/// number), records the position after it, keeps only this rank's slice (cut from the run-wide numbers), and hands samples to the decoders with a
 /// sequence number the assembler uses to restore this order. An in-flight limit bounds how far the
 /// decoders may run ahead of the assembler (and so the assembler's reorder buffer).
 /// </summary>
@@ -17,6 +17,7 @@ public sealed class SequencerStage(DataPipelineOptions options, SemaphoreSlim in
         string fingerprint = start.OrderFingerprint;
         int epoch = start.Epoch;
         long index = start.Index;
+        long global = start.Global;
         int next = start.NextStream;
         var cursors = start.Streams.ToArray();
         var finished = new bool[s];
@@ -55,16 +56,18 @@ public sealed class SequencerStage(DataPipelineOptions options, SemaphoreSlim in
             }
             var sample = item.Sample!;
             long at = index++;
+            long number = global++;
             cursors[next] = sample.CursorAfter!;
             next = Advance(next, finished);
             sample.Epoch = epoch;
             sample.Index = at;
-            if (options.Slice is { } slice && !slice.Contains(at))
+            sample.Global = number;
+            if (options.Slice is { } slice && !slice.Contains(number))
             {
                 sample.Dispose();
                 continue;
             }
-            sample.PositionAfter = new DataPosition(epoch, index, next, cursors.ToArray(), fingerprint);
+            sample.PositionAfter = new DataPosition(epoch, index, next, cursors.ToArray(), fingerprint, global);
             sample.Sequence = sequence++;
             try
             {
