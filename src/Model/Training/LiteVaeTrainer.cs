@@ -251,10 +251,21 @@ public sealed class LiteVaeTrainer : IDisposable
         using var scope = NewDisposeScope();
         using var _ = no_grad();
         foreach (var t in ReplicatedState())
-            collective.Broadcast(t, 0);
-        var counters = tensor(new[] { Step, _ema?.Updates ?? 0, _skipped.TotalSkipped });
+        {
+            if (t.device == _device)
+            {
+                collective.Broadcast(t, 0);
+                continue;
+            }
+            // State kept on the host (small counters) travels through the device: NCCL only moves device memory.
+            var onDevice = t.to(_device);
+            collective.Broadcast(onDevice, 0);
+            t.copy_(onDevice);
+        }
+        // On the training device: NCCL only moves device memory.
+        var counters = tensor(new[] { Step, _ema?.Updates ?? 0, _skipped.TotalSkipped }, device: _device);
         collective.Broadcast(counters, 0);
-        var host = counters.data<long>().ToArray();
+        var host = counters.cpu().data<long>().ToArray();
         Step = _windowStart = host[0];
         if (_ema is not null) _ema.Updates = host[1];
         _skipped.TotalSkipped = host[2];

@@ -71,8 +71,13 @@ public sealed class DataParallelClusterTests : IDisposable
         WaitFor(() => a.Output.Contains("generation 1 joined: 2 ranks"), "the 2-rank group to form", a);
         long step = WaitForStep(cluster, 2, a);
         Console.WriteLine($"{Elapsed}: 2 ranks at step {step}");
-        Assert.Contains("joining the data-parallel group (generation 1) as rank 1 of 2", t.Output);
-        Assert.Contains("follows the leader", t.Output);
+        // Ranks follow registration order, which either trainer may win under load: one node is rank 0 (the
+        // leader the data node feeds), the other rank 1, which follows it. Log lines arrive asynchronously.
+        WaitFor(() => (a.Output + t.Output).Contains("joining the data-parallel group (generation 1) as rank 1 of 2"), "rank 1 joining", t);
+        var follower = t.Output.Contains("as rank 1 of 2") ? t : a;
+        var leader = follower == t ? a : t;
+        WaitFor(() => leader.Output.Contains("joining the data-parallel group (generation 1) as rank 0 of 2"), "rank 0 joining", leader);
+        WaitFor(() => follower.Output.Contains("follows the leader"), "rank 1 following the leader", follower);
         Assert.DoesNotContain("weights differ", a.Output + t.Output);   // checked every 2 steps
 
         string checkpoints = Path.Combine(_runDir, "checkpoints");
@@ -101,7 +106,7 @@ public sealed class DataParallelClusterTests : IDisposable
                     Assert.True(tensor.isfinite().all().item<bool>(), $"{path}: {key} is not finite");
         }
 
-        var (code, output) = NodeProcess.Run(TimeSpan.FromMinutes(2), "stop", "--cluster", cluster);
+        var (code, output) = NodeProcess.Run(TimeSpan.FromMinutes(2), "stop", "--cluster", cluster, "--run-dir", _runDir);
         Assert.True(code == 0, output);
         Assert.Contains("stopped at step", output);
     }
@@ -127,14 +132,14 @@ public sealed class DataParallelClusterTests : IDisposable
         return m.Success ? long.Parse(m.Groups[1].Value) : -1;
     }
 
-    private static long WaitForStep(string cluster, long target, NodeProcess watch)
+    private long WaitForStep(string cluster, long target, NodeProcess watch)
     {
         var until = DateTime.UtcNow + Progress;
         string last = "";
         while (DateTime.UtcNow < until)
         {
             if (watch.HasExited) throw new InvalidOperationException($"{watch.Name} exited:\n{watch.Output}");
-            var (code, output) = NodeProcess.Run(Cli, "status", "--cluster", cluster);
+            var (code, output) = NodeProcess.Run(Cli, "status", "--cluster", cluster, "--run-dir", _runDir);
             last = code == 0 ? output : $"(status failed: {output})";
             long s = StepOf(last);
             if (s >= target) return s;

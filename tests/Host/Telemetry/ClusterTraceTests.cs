@@ -75,13 +75,13 @@ public sealed class ClusterTraceTests(AspireDashboard backend, ITestOutputHelper
         }
         log.WriteLine($"first checkpoint after {clock.Elapsed.TotalSeconds:F0}s");
 
-        var eval = Litevae("eval", "--cluster", cluster, "--checkpoint", "last", "--wait");
+        var eval = Litevae("eval", "--cluster", cluster, "--run-dir", _runDir, "--checkpoint", "last", "--wait");
         Assert.True(await eval.WaitForExit(Work) == 0, eval.Output);
         string accepted = await eval.WaitForLine("accepted", TimeSpan.Zero);
         string jobId = accepted.Split(' ')[1];   // "evaluation <job> of <path> accepted"
         log.WriteLine($"eval done after {clock.Elapsed.TotalSeconds:F0}s");
 
-        var stop = Start(["stop", "--cluster", cluster]);
+        var stop = Start(["stop", "--cluster", cluster, "--run-dir", _runDir]);
         Assert.True(await stop.WaitForExit(Work) == 0, stop.Output);
         Assert.Equal(0, await a.WaitForExit(Work));   // exporters flush when a node stops
         await b.WaitForExit(Work);
