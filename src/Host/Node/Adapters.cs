@@ -112,6 +112,7 @@ internal static class Adapters
     private sealed class TrainerEngine(string? weights, DistributedSettings distributed) : ITrainingEngine, IDataParallelEngine
     {
         private readonly DataParallelRank _rank = new(distributed);
+        private readonly int _groupSize = distributed.Group.Trainers;
 
         private LiteVaeTrainer? _trainer;
         private ExperimentConfig? _config;
@@ -141,7 +142,9 @@ internal static class Adapters
                 return new RestoredState(_trainer.Step, checkpoint.State.DataPosition);
             }
             if (c.Run.InitFrom is { } init) _trainer.InitFrom(init);
-            if (RunEval.Enabled(c)) EvaluateInitialWeights(c, runDir, parameters);
+            // In a data-parallel group every rank starts here; the step-0 baseline would be computed (and
+            // written to the same files) once per rank, so groups rely on the checkpoints' evaluations.
+            if (RunEval.Enabled(c) && _groupSize == 1) EvaluateInitialWeights(c, runDir, parameters);
             return new RestoredState(0, null);
         }
 
