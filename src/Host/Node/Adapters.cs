@@ -189,8 +189,7 @@ internal static class Adapters
                 ["torchsharp"] = typeof(torch).Assembly.GetName().Version?.ToString() ?? "?",
                 ["data-path"] = "actors",
             };
-            // The experiment text as given (c.ResolvedText does not re-parse: HoconFile.Render leaves
-            // brace patterns unquoted).
+            // The experiment text the run plan resolved (includes inlined, --set applied).
             return new Snapshot(_trainer!.Snapshot(_hocon, dataPosition, null, versions),
                 new RetentionPolicy(c.Checkpoint.KeepLast, c.Checkpoint.KeepBest));
         }

@@ -34,9 +34,9 @@ public static class NodeServicesFactory
     public static RunPlan Plan(NodeOptions node, string? experimentPath, string? resume, IReadOnlyList<string> experimentSets)
     {
         string? runDir = resume ?? (node.RunDir == "" ? null : node.RunDir);
-        // The experiment text travels to every node and into config.conf as written plus the --set lines
-        // (later keys win in HOCON). HoconFile.Render would not do: it leaves strings such as
-        // "train-{000000..000003}.tar" unquoted, which then parse as objects.
+        // The experiment text travels to every node and into config.conf resolved: includes inlined (they
+        // name files next to the experiment file, which other nodes and a resumed run may not have) and the
+        // --set lines applied.
         string text;
         string source;
         if (runDir is not null && File.Exists(Path.Combine(runDir, "config.conf")))
@@ -47,7 +47,8 @@ public static class NodeServicesFactory
             throw new ConfigException($"{runDir}: not a run directory (no config.conf); pass --config <experiment.conf> to start a run.");
         if (!File.Exists(source)) throw new ConfigException($"{source}: config file not found.");
         text = File.ReadAllText(source) + (experimentSets.Count == 0 ? "" : "\n# --set\n" + string.Join("\n", experimentSets) + "\n");
-        var config = HoconFile.Parse(text, source);
+        var config = HoconFile.Parse(text, source, includeRoot: Path.GetDirectoryName(Path.GetFullPath(source)));
+        text = config.Render();
         string name = config.String("experiment.name", Path.GetFileNameWithoutExtension(experimentPath ?? "run"));
         string precision = config.String("trainer.precision", "fp32");
         runDir ??= Path.Combine(node.RunsRoot, $"{DateTime.Now.ToString("yyyyMMdd-HHmmss", CultureInfo.InvariantCulture)}_{name}_{precision}");
