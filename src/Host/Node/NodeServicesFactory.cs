@@ -56,7 +56,15 @@ public static class NodeServicesFactory
         string saved = Path.Combine(runDir, "config.conf");
         if (!File.Exists(saved)) File.WriteAllText(saved, text);
         var c = Adapters.Bind(text, saved);
-        return new RunPlan(text, Path.GetFullPath(runDir), Adapters.TrainShards(c), c.Data.Seed, c.Run.MaxSteps,
+        var shards = Adapters.TrainShards(c);
+        // A node that also reads the data sees the same files as its data role: if none of the shards is
+        // there, every read would fail and the run would cycle through empty epochs. (A coordinator without
+        // the data role cannot tell: its data nodes may mount the data elsewhere.)
+        static bool MissingTar(string s) => s.EndsWith(".tar", StringComparison.OrdinalIgnoreCase) && !s.Contains("://") && !File.Exists(s);
+        if (node.Has(Actors.ClusterRoles.Data) && shards.Count > 0 && shards.All(MissingTar))
+            throw new ConfigException($"{source}: data.source matches no readable file on this node (e.g. {shards.FirstOrDefault() ?? "none"}); " +
+                                      "point it at your tar shards with --set data.source=\"path/train-{000000..000099}.tar\".");
+        return new RunPlan(text, Path.GetFullPath(runDir), shards, c.Data.Seed, c.Run.MaxSteps,
             checked((int)c.Checkpoint.EverySteps), c.Run.LogEvery, EvalEachCheckpoint: c.EvalData is not null && c.Eval.Images > 0);
     }
 }

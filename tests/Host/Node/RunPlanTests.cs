@@ -22,7 +22,8 @@ public sealed class RunPlanTests : IDisposable
     {
         // phase-a.conf includes model/litevae-b-f8c12.conf relative to configs/, not to the working directory.
         string experiment = Path.Combine(RepoPaths.Root, "configs", "phase-a.conf");
-        var plan = NodeServicesFactory.Plan(Node(_runDir), experiment, null, ["data.seed = 7"]);
+        string shards = Path.Combine(RepoPaths.Root, "samples", "shards", "train-{000000..000003}.tar");
+        var plan = NodeServicesFactory.Plan(Node(_runDir), experiment, null, ["data.seed = 7", $"data.source = \"{shards}\""]);
 
         string saved = File.ReadAllText(Path.Combine(_runDir, "config.conf"));
         Assert.DoesNotContain("include", saved);
@@ -34,5 +35,15 @@ public sealed class RunPlanTests : IDisposable
         // Resuming reads config.conf alone and gets the same document back.
         var resumed = NodeServicesFactory.Plan(Node(_runDir), null, _runDir, []);
         Assert.Equal(plan.ExperimentHocon, resumed.ExperimentHocon);
+    }
+
+    [Fact]
+    public void A_node_that_reads_the_data_refuses_a_source_with_no_shard_on_disk()
+    {
+        string experiment = Path.Combine(RepoPaths.Root, "configs", "quickstart.conf");
+        var e = Assert.Throws<ConfigException>(() =>
+            NodeServicesFactory.Plan(Node(_runDir), experiment, null, ["data.source = \"/nonexistent/train-{000000..000001}.tar\""]));
+        Assert.Contains("data.source matches no readable file", e.Message);
+        Assert.Contains("/nonexistent/train-000000.tar", e.Message);
     }
 }

@@ -85,7 +85,7 @@ public sealed class SecuredClusterTests(ITestOutputHelper output) : IDisposable
         await using var intruder = await StartUnjoined([SecuredNode.Preset("eval-node.conf"), SecuredNode.Preset("tls.conf")],
             ["litevae.node.port = 0", $"litevae.node.seed-nodes = [\"{seed.HostPort}\"]",
              $"litevae.tls.ca-certificate = \"{otherPki.CaPath}\"", $"litevae.tls.certificate = \"{otherPki.Issue("intruder")}\""]);
-        await TestNode.WaitFor(() => seed.Logged("TLS: refused", "not signed by this cluster's CA"), TimeSpan.FromSeconds(20), "the seed to refuse the intruder");
+        await TestNode.WaitFor(() => seed.Logged("TLS: refused", "not signed by this cluster's CA"), TimeSpan.FromSeconds(60), "the seed to refuse the intruder");
         await Task.Delay(TimeSpan.FromSeconds(2));
         Assert.Single(Akka.Cluster.Cluster.Get(seed.System).State.Members);
         Assert.DoesNotContain(Akka.Cluster.Cluster.Get(intruder.System).State.Members, m => m.Status == Akka.Cluster.MemberStatus.Up);
