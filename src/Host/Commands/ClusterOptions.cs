@@ -1,4 +1,5 @@
 using System.CommandLine;
+using LiteVae.Host.Node;
 using LiteVae.Host.Security;
 
 namespace LiteVae.Host.Commands;
@@ -17,6 +18,29 @@ internal static class ClusterCommandOptions
         Description = "seconds to wait for the answer",
         DefaultValueFactory = _ => seconds,
     };
+
+    /// <summary>
+    /// A verb that sends one request to a running cluster (--cluster, --timeout and the credentials) and prints
+    /// the answer: <paramref name="ask"/> gets the connected client and the timeout.
+    /// </summary>
+    public static Command Request(string name, string description, int timeoutSeconds, Func<ClusterClient, TimeSpan, Task> ask)
+    {
+        var cluster = Cluster();
+        var timeout = Timeout(timeoutSeconds);
+        var command = new Command(name, description);
+        command.Options.Add(cluster);
+        command.Options.Add(timeout);
+        var auth = ClientAuthOptions.AddTo(command);
+        Cli.SetAction(command, parse => Run(parse.GetValue(cluster)!, TimeSpan.FromSeconds(parse.GetValue(timeout)), auth.Read(parse), ask).GetAwaiter().GetResult());
+        return command;
+    }
+
+    private static async Task<int> Run(string address, TimeSpan timeout, ClientCredentials credentials, Func<ClusterClient, TimeSpan, Task> ask)
+    {
+        await using var client = await ClusterClient.ConnectAsync(address, TimeSpan.FromSeconds(5), credentials);
+        await ask(client, timeout);
+        return 0;
+    }
 }
 
 /// <summary>
