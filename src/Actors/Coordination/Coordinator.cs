@@ -40,6 +40,8 @@ public sealed class Coordinator : ReceiveActor, IWithTimers
     private readonly Dictionary<IActorRef, DataNodeInfo> _dataNodes = new();
     private readonly Dictionary<IActorRef, (string Node, string? Job)> _evaluators = new();
     private readonly Dictionary<string, (EvaluationStatus Status, RunEvaluation Request)> _jobs = new();
+    // Checkpoints of queued and running evaluations, kept from retention until the job ends.
+    private readonly Dictionary<string, IDisposable> _pins = new();
     private readonly Queue<string> _queuedJobs = new();
     private readonly SortedDictionary<long, string> _checkpoints = new();
     private readonly List<(IActorRef Client, long AfterStep)> _checkpointWaiters = [];
@@ -125,6 +127,7 @@ public sealed class Coordinator : ReceiveActor, IWithTimers
 
     protected override void PreStart()
     {
+        _store.ClearPins(_plan.RunDir);
         foreach (var c in _store.List(_plan.RunDir))
             _checkpoints[c.Step] = c.Path;
         _step = _checkpoints.Count > 0 ? _checkpoints.Keys.Max() : 0;
@@ -135,6 +138,8 @@ public sealed class Coordinator : ReceiveActor, IWithTimers
 
     protected override void PostStop()
     {
+        foreach (var pin in _pins.Values) pin.Dispose();
+        _pins.Clear();
         _runSpan?.SetTag(TelemetryTags.StepLast, _step);
         _runSpan.EndHeld();
     }
@@ -355,7 +360,13 @@ public sealed class Coordinator : ReceiveActor, IWithTimers
             _checkpointWaiters.RemoveAt(i);
         }
         if (_plan.EvalEachCheckpoint && !string.IsNullOrEmpty(s.Path) && s.Reason is "interval" or "final" && _evaluators.Count > 0)
-            StartJob(s.Path, null, RunTrace);
+        {
+            try { StartJob(s.Path, null, RunTrace); }
+            catch (Exception e) when (e is CheckpointNotFoundException or IOException)
+            {
+                _log.Warning("checkpoint of step {0} not evaluated: {1}", s.Step, e.Message);
+            }
+        }
     }
 
     private void TrainerGone()
@@ -505,7 +516,14 @@ public sealed class Coordinator : ReceiveActor, IWithTimers
             return;
         }
         // The eval node's job span becomes a child of this one: client → coordinator → eval node, one trace.
-        string id = StartJob(path, data, TraceContext.Inject(span) ?? r.TraceParent);
+        string id;
+        try { id = StartJob(path, data, TraceContext.Inject(span) ?? r.TraceParent); }
+        catch (Exception e) when (e is CheckpointNotFoundException or IOException)
+        {
+            span.Fail(e.Message);
+            Sender.Tell(new CommandRejected("eval", e.Message));
+            return;
+        }
         span?.SetTag(TelemetryTags.JobId, id);
         span?.SetTag(TelemetryTags.Checkpoint, path);
         Sender.Tell(new EvaluationAccepted(id, path));
@@ -514,6 +532,9 @@ public sealed class Coordinator : ReceiveActor, IWithTimers
     private string StartJob(string checkpoint, string? data, string? traceParent)
     {
         string id = $"eval-{++_jobCounter:D4}-{_id[..4]}";
+        // Retention must not delete the checkpoint while the job waits for an eval node or reads it.
+        var pin = _store.Pin(_plan.RunDir, checkpoint, id);
+        if (pin is not null) _pins[id] = pin;
         var req = new RunEvaluation(id, checkpoint, data, _plan.ExperimentHocon, _plan.RunDir, traceParent);
         _jobs[id] = (new EvaluationStatus(id, EvaluationStatus.Queued, checkpoint, null, [], null, null), req);
         _queuedJobs.Enqueue(id);
@@ -546,6 +567,7 @@ public sealed class Coordinator : ReceiveActor, IWithTimers
             State = f.Ok ? EvaluationStatus.Done : EvaluationStatus.Failed, Metrics = f.Metrics, Error = f.Error,
             ReportPath = f.ReportPath,
         });
+        if (_pins.Remove(f.JobId, out var pin)) pin.Dispose();
         foreach (var (ev, info) in _evaluators.ToList())
             if (info.Job == f.JobId) _evaluators[ev] = (info.Node, null);
         _log.Info("evaluation {0} {1}{2}", f.JobId, f.Ok ? "done" : "failed", f.Ok ? "" : $": {f.Error}");

@@ -53,6 +53,14 @@ public interface ICheckpointStore
     /// <summary><c>last</c>, <c>step-N</c> or a checkpoint directory → the directory of a complete checkpoint;
     /// throws <see cref="CheckpointNotFoundException"/> naming what exists.</summary>
     string Resolve(string runDir, string spec);
+
+    /// <summary>Keeps <paramref name="checkpoint"/> from retention until the result is disposed (an evaluation
+    /// waits for it or reads it); throws <see cref="CheckpointNotFoundException"/> when it is already gone.
+    /// Null where nothing needs keeping (a store without retention, a checkpoint outside the run).</summary>
+    IDisposable? Pin(string runDir, string checkpoint, string owner) => null;
+
+    /// <summary>Drops pins left by an earlier coordinator (its evaluations died with it).</summary>
+    void ClearPins(string runDir) { }
 }
 
 /// <summary>The Host's factory for the trainer's engine (one per DeviceTrainer incarnation).</summary>

@@ -236,6 +236,26 @@ internal static class Adapters
         public IReadOnlyList<CheckpointEntry> List(string runDir) =>
             CheckpointStore.List(Path.Combine(runDir, "checkpoints")).Select(c => new CheckpointEntry(c.Step, c.Path)).ToList();
 
+        public IDisposable? Pin(string runDir, string checkpoint, string owner)
+        {
+            string checkpoints = Path.GetFullPath(Path.Combine(runDir, "checkpoints"));
+            if (Path.GetDirectoryName(Path.TrimEndingDirectorySeparator(Path.GetFullPath(checkpoint))) != checkpoints)
+                return null; // not one of this run's step directories: no retention touches it
+            try
+            {
+                string pin = CheckpointStore.Pin(checkpoints, checkpoint, owner);
+                return new PinHandle(pin);
+            }
+            catch (DirectoryNotFoundException e) { throw new CheckpointNotFoundException(e.Message); }
+        }
+
+        public void ClearPins(string runDir) => CheckpointStore.ClearPins(Path.Combine(runDir, "checkpoints"));
+
+        private sealed class PinHandle(string path) : IDisposable
+        {
+            public void Dispose() => CheckpointStore.Unpin(path);
+        }
+
         public string Resolve(string runDir, string spec)
         {
             var all = List(runDir);

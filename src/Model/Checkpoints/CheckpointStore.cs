@@ -27,6 +27,11 @@ public sealed record RetentionPolicy(int KeepLast = 3, bool KeepBest = true)
 /// </list>
 /// Leftover <c>.tmp-…</c> directories (from a killed write) are ignored by readers and removed by the
 /// next write.
+/// <para>A checkpoint that an evaluation waits for or reads is <em>pinned</em> (an empty file in
+/// <c>checkpoints/pins/</c>) and retention keeps it until the pin goes: with frequent checkpoints and a
+/// small keep-last, "evaluate last" would otherwise race the writer that deletes it. Pinning and retention
+/// hold the same file lock (<c>checkpoints/.lock</c>), so a checkpoint is either pinned while still
+/// complete or the pin is refused; nothing is deleted between the two.</para>
 /// </summary>
 public static class CheckpointStore
 {
@@ -34,7 +39,10 @@ public static class CheckpointStore
     public const string BestLink = "best";
     public const string StateFile = "trainer-state.json";
     public const string ConfigFile = "config.conf";
+    public const string PinsDir = "pins";
     private const string TempPrefix = ".tmp-";
+    private const string LockFile = ".lock";
+    private static readonly TimeSpan LockWait = TimeSpan.FromSeconds(60);
 
     public static string StepDirName(long step) => $"step-{step.ToString("D8", CultureInfo.InvariantCulture)}";
 
@@ -144,26 +152,93 @@ public static class CheckpointStore
         }
     }
 
-    private static void ApplyRetention(string checkpointsDir, RetentionPolicy retention)
+    /// <summary>Keeps the complete step directory <paramref name="stepDir"/> from retention until
+    /// <see cref="Unpin"/>; returns the pin's path. Throws <see cref="DirectoryNotFoundException"/> when the
+    /// checkpoint is already gone. <paramref name="owner"/> names the pin (a job id: letters, digits, '-').</summary>
+    public static string Pin(string checkpointsDir, string stepDir, string owner)
     {
-        var all = List(checkpointsDir);
-        var keep = new HashSet<string>(all.TakeLast(retention.KeepLast).Select(a => Path.GetFullPath(a.Path)));
-        foreach (var link in new[] { LastLink, BestLink })
+        if (owner.Length == 0 || !owner.All(c => char.IsAsciiLetterOrDigit(c) || c == '-'))
+            throw new ArgumentException($"pin owner '{owner}': use letters, digits and '-'.", nameof(owner));
+        string name = Path.GetFileName(Path.TrimEndingDirectorySeparator(stepDir));
+        string pin = Path.Combine(checkpointsDir, PinsDir, $"{name}@{owner}");
+        using (Lock(checkpointsDir))
         {
-            string linkPath = Path.Combine(checkpointsDir, link);
-            var target = new FileInfo(linkPath).LinkTarget;
-            if (target is not null)
-                keep.Add(Path.GetFullPath(Path.Combine(checkpointsDir, target)));
+            if (!File.Exists(Path.Combine(checkpointsDir, name, StateFile)))
+                throw new DirectoryNotFoundException($"{Path.Combine(checkpointsDir, name)}: no such checkpoint (retention removed it, or it was never complete).");
+            Directory.CreateDirectory(Path.GetDirectoryName(pin)!);
+            File.WriteAllBytes(pin, []);
         }
-        foreach (var (_, dir) in all)
-            if (!keep.Contains(Path.GetFullPath(dir)))
-                Discard(checkpointsDir, dir);
+        return pin;
     }
 
-    private static void Discard(string checkpointsDir, string dir)
+    /// <summary>Removes a pin made by <see cref="Pin"/> (retention may delete the checkpoint at its next write).</summary>
+    public static void Unpin(string pinPath)
+    {
+        if (File.Exists(pinPath)) File.Delete(pinPath);
+    }
+
+    /// <summary>Removes every pin (whoever made them is gone: a new coordinator starts with no evaluations).</summary>
+    public static void ClearPins(string checkpointsDir)
+    {
+        string dir = Path.Combine(checkpointsDir, PinsDir);
+        if (Directory.Exists(dir)) Directory.Delete(dir, recursive: true);
+    }
+
+    /// <summary>Step directory names that some pin keeps.</summary>
+    public static IReadOnlySet<string> Pinned(string checkpointsDir)
+    {
+        string dir = Path.Combine(checkpointsDir, PinsDir);
+        if (!Directory.Exists(dir)) return new HashSet<string>();
+        return Directory.EnumerateFiles(dir).Select(p => Path.GetFileName(p).Split('@')[0]).ToHashSet();
+    }
+
+    private static void ApplyRetention(string checkpointsDir, RetentionPolicy retention)
+    {
+        var trash = new List<string>();
+        using (Lock(checkpointsDir))
+        {
+            var all = List(checkpointsDir);
+            var keep = new HashSet<string>(all.TakeLast(retention.KeepLast).Select(a => Path.GetFileName(a.Path)));
+            keep.UnionWith(Pinned(checkpointsDir));
+            foreach (var link in new[] { LastLink, BestLink })
+            {
+                var target = new FileInfo(Path.Combine(checkpointsDir, link)).LinkTarget;
+                if (target is not null)
+                    keep.Add(Path.GetFileName(Path.TrimEndingDirectorySeparator(target)));
+            }
+            foreach (var (_, dir) in all)
+                if (!keep.Contains(Path.GetFileName(dir)))
+                    trash.Add(MoveToTrash(checkpointsDir, dir));
+        }
+        // Deleting gigabytes can take a while: outside the lock, a pin need not wait for it.
+        foreach (var t in trash) Directory.Delete(t, recursive: true);
+    }
+
+    private static void Discard(string checkpointsDir, string dir) =>
+        Directory.Delete(MoveToTrash(checkpointsDir, dir), recursive: true);
+
+    private static string MoveToTrash(string checkpointsDir, string dir)
     {
         string trash = Path.Combine(checkpointsDir, $"{TempPrefix}old-{Path.GetFileName(dir)}-{Guid.NewGuid():N}");
         PosixFs.Rename(dir, trash);
-        Directory.Delete(trash, recursive: true);
+        return trash;
+    }
+
+    /// <summary>An exclusive lock on <c>checkpoints/.lock</c> across processes (.NET takes flock for
+    /// FileShare.None on Unix), retried while another process holds it.</summary>
+    private static FileStream Lock(string checkpointsDir)
+    {
+        string path = Path.Combine(checkpointsDir, LockFile);
+        var until = DateTime.UtcNow + LockWait;
+        while (true)
+        {
+            try { return new FileStream(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None); }
+            catch (IOException e) when (e is not DirectoryNotFoundException && DateTime.UtcNow < until) { Thread.Sleep(10); }
+            catch (IOException e) when (e is not DirectoryNotFoundException)
+            {
+                throw new IOException($"{path}: still locked after {LockWait.TotalSeconds:F0} s by another process " +
+                    $"(a checkpoint write or an evaluation pinning a checkpoint); {e.Message}", e);
+            }
+        }
     }
 }

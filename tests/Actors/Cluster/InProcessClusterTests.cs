@@ -84,6 +84,13 @@ public sealed class InProcessClusterTests : Akka.TestKit.Xunit2.TestKit, IDispos
         AwaitCondition(() => AskGateway<EvaluationStatus>(gateway, new GetEvaluation(accepted.JobId)).State == EvaluationStatus.Done, Long);
         var result = AskGateway<EvaluationStatus>(gateway, new GetEvaluation(accepted.JobId));
         Assert.Equal(20.0, result.Metrics.Single(m => m.Name == "step").Value);
+        // The job kept its checkpoint from retention while it waited and ran, and let go when it ended.
+        Assert.Contains((accepted.JobId, Path.Combine(_runDir, "checkpoints", "step-00000020")), _store.PinHistory);
+        AwaitCondition(() => _store.Pins.IsEmpty, Long);
+        // A checkpoint that retention removes between the lookup and the pin is a clear rejection.
+        _store.RemovedBeforePin.Add("step-00000030");
+        var removed = AskGateway<CommandRejected>(gateway, new RequestEvaluation("step-30", null, null));
+        Assert.Contains("retention removed it", removed.Reason);
         var rejected = AskGateway<CommandRejected>(gateway, new RequestEvaluation("step-7", null, null));
         Assert.Contains("step-7", rejected.Reason);
         Assert.Contains("step-40", rejected.Reason);

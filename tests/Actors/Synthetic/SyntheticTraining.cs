@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Text.Json;
 using LiteVae.Actors.Data;
 using LiteVae.Actors.Eval;
@@ -82,9 +83,29 @@ public sealed class SyntheticSnapshot(SyntheticSnapshot.State state) : ICheckpoi
     public void Dispose() { }
 }
 
-/// <summary>Atomic (temp folder + rename) checkpoints of the synthetic engine.</summary>
+/// <summary>Atomic (temp folder + rename) checkpoints of the synthetic engine. Pins are recorded (who holds
+/// which checkpoint, and every pin ever made); a checkpoint named in <see cref="RemovedBeforePin"/> behaves as
+/// if retention deleted it between the coordinator's lookup and its pin.</summary>
 public sealed class SyntheticStore : ICheckpointStore
 {
+    public ConcurrentDictionary<string, string> Pins { get; } = new();
+    public ConcurrentQueue<(string Owner, string Checkpoint)> PinHistory { get; } = new();
+    public ConcurrentBag<string> RemovedBeforePin { get; } = [];
+
+    public IDisposable? Pin(string runDir, string checkpoint, string owner)
+    {
+        if (RemovedBeforePin.Contains(Path.GetFileName(checkpoint)))
+            throw new CheckpointNotFoundException($"{checkpoint}: no such checkpoint (retention removed it)");
+        Pins[owner] = checkpoint;
+        PinHistory.Enqueue((owner, checkpoint));
+        return new Unpin(() => Pins.TryRemove(owner, out _));
+    }
+
+    private sealed class Unpin(Action release) : IDisposable
+    {
+        public void Dispose() => release();
+    }
+
     public string Write(ICheckpointSnapshot snapshot, string runDir, string reason)
     {
         var s = ((SyntheticSnapshot)snapshot).Value;

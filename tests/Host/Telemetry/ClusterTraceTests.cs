@@ -86,6 +86,11 @@ public sealed class ClusterTraceTests(AspireDashboard backend, ITestOutputHelper
         Assert.Equal(0, await a.WaitForExit(Work));   // exporters flush when a node stops
         await b.WaitForExit(Work);
         log.WriteLine($"cluster stopped after {clock.Elapsed.TotalSeconds:F0}s");
+        // Evaluations pinned their checkpoints against retention (every 2 steps, keep-last 2) only while
+        // they lasted: a stopped coordinator holds none.
+        string pins = Path.Combine(_runDir, "checkpoints", CheckpointStore.PinsDir);
+        Assert.True(Directory.Exists(pins), "no evaluated checkpoint was ever pinned");
+        Assert.Empty(Directory.EnumerateFiles(pins));
 
         var spans = await backend.WaitForSpans(all =>
             all.Any(s => s.Name == "eval job" && s.Attr(TelemetryTags.JobId) == jobId) &&

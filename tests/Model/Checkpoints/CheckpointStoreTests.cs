@@ -107,6 +107,62 @@ public sealed class CheckpointStoreTests : IDisposable
     }
 
     [Fact]
+    public void APinnedCheckpointOutlivesRetentionUntilItIsUnpinned()
+    {
+        using var net = new ToyNet(seed: 2);
+        using var master = MasterWeights.Create(net, Precision.Fp32);
+        using var adam = new FusedAdam(master.Params, master.Grads, new AdamOptions());
+        string ckpts = Path.Combine(_dir, "checkpoints");
+        var keepOne = new RetentionPolicy(KeepLast: 1, KeepBest: false);
+        void Save(long step)
+        {
+            using var snap = Snapshot(net, master, adam, step);
+            CheckpointStore.Write(ckpts, snap, keepOne);
+        }
+
+        Save(1);
+        string pin = CheckpointStore.Pin(ckpts, Path.Combine(ckpts, "step-00000001"), "eval-0001-ab");
+        Save(2);
+        Save(3);
+        Assert.Equal(new long[] { 1, 3 }, CheckpointStore.List(ckpts).Select(c => c.Step));
+        Assert.Equal(1, CheckpointDir.Open(Path.Combine(ckpts, "step-00000001")).State.Step);
+
+        CheckpointStore.Unpin(pin);
+        Save(4);
+        Assert.Equal(new long[] { 4 }, CheckpointStore.List(ckpts).Select(c => c.Step));
+
+        // A checkpoint that retention already removed cannot be pinned; the error names it.
+        var e = Assert.Throws<DirectoryNotFoundException>(() => CheckpointStore.Pin(ckpts, Path.Combine(ckpts, "step-00000003"), "eval-0002-ab"));
+        Assert.Contains("step-00000003", e.Message);
+        Assert.Throws<ArgumentException>(() => CheckpointStore.Pin(ckpts, Path.Combine(ckpts, "step-00000004"), "../x"));
+
+        // Pins of a vanished coordinator are cleared wholesale.
+        CheckpointStore.Pin(ckpts, Path.Combine(ckpts, "step-00000004"), "eval-0003-ab");
+        Assert.Equal(["step-00000004"], CheckpointStore.Pinned(ckpts));
+        CheckpointStore.ClearPins(ckpts);
+        Assert.Empty(CheckpointStore.Pinned(ckpts));
+    }
+
+    [Fact]
+    public async Task PinningWaitsWhileAnotherProcessHoldsTheCheckpointLock()
+    {
+        using var net = new ToyNet(seed: 2);
+        using var master = MasterWeights.Create(net, Precision.Fp32);
+        using var adam = new FusedAdam(master.Params, master.Grads, new AdamOptions());
+        string ckpts = Path.Combine(_dir, "checkpoints");
+        using (var snap = Snapshot(net, master, adam, 1))
+            CheckpointStore.Write(ckpts, snap, new RetentionPolicy());
+
+        // flock is per open file: a second open of the lock file conflicts like another process would.
+        var held = new FileStream(Path.Combine(ckpts, ".lock"), FileMode.Open, FileAccess.ReadWrite, FileShare.None);
+        var pinning = Task.Run(() => CheckpointStore.Pin(ckpts, Path.Combine(ckpts, "step-00000001"), "eval-0001-ab"));
+        await Task.Delay(300);
+        Assert.False(pinning.IsCompleted, "Pin did not wait for the lock");
+        held.Dispose();
+        Assert.True(File.Exists(await pinning.WaitAsync(TimeSpan.FromSeconds(30))));
+    }
+
+    [Fact]
     public void DamagedOrIncompleteCheckpointsAreRejectedWithTheFileNamed()
     {
         using var net = new ToyNet(seed: 2);
