@@ -237,7 +237,7 @@ internal sealed class SoakBench : IBenchmark
 
     private int Report(double minutes, double killEvery, bool tmpfs)
     {
-        var acct = Regex.Match(_lastStatus, @"epoch (\d+): (\d+) consumed, (\d+) duplicated, (\d+) lost, (\d+) bad; (\d+) shard lease\(s\) re-issued");
+        var acct = Regex.Match(_lastStatus, @"epoch (\d+): (\d+) consumed, (\d+) duplicated, (\d+) lost, (\d+) bad, (\d+) redelivered \(dropped\); (\d+) shard lease\(s\) re-issued");
         var checkpoints = Directory.Exists(Path.Combine(_runDir, "checkpoints"))
             ? Directory.GetDirectories(Path.Combine(_runDir, "checkpoints"), "step-*").Order().ToList() : [];
         var corrupt = new List<string>();
@@ -261,7 +261,7 @@ internal sealed class SoakBench : IBenchmark
         b.AppendLine(Inv, $"| steps done | {_step} |");
         b.AppendLine(Inv, $"| restarts (kill -9 or exit) | trainer {_restarts["trainer"]}, data {_restarts["data"]}, eval {_restarts["eval"]} |");
         b.AppendLine(acct.Success
-            ? $"| samples (last status) | epoch {acct.Groups[1].Value}: {acct.Groups[2].Value} consumed, **{acct.Groups[3].Value} duplicated, {acct.Groups[4].Value} lost**, {acct.Groups[5].Value} bad, {acct.Groups[6].Value} leases re-issued |"
+            ? $"| samples (last status) | epoch {acct.Groups[1].Value}: {acct.Groups[2].Value} consumed, **{acct.Groups[3].Value} duplicated, {acct.Groups[4].Value} lost**, {acct.Groups[5].Value} bad, {acct.Groups[6].Value} redelivered and dropped (trained once), {acct.Groups[7].Value} leases re-issued |"
             : "| samples | (no status parsed) |");
         b.AppendLine(Inv, $"| checkpoints on disk / corrupt | {checkpoints.Count} / **{corrupt.Count}** |");
         b.AppendLine(Inv, $"| disk full once | {(tmpfs ? "yes (run dir on its own 256 MiB tmpfs, kept full past a checkpoint boundary)" : "skipped (not root: no tmpfs)")} |");

@@ -82,6 +82,7 @@ public sealed class Coordinator : ReceiveActor, IWithTimers
         Receive<RegisterTrainer>(HandleRegisterTrainer);
         Receive<TrainerReady>(HandleTrainerReady);
         Receive<SamplesConsumed>(HandleConsumed);
+        Receive<SamplesDropped>(m => { if (m.CoordinatorId == _id) _ledger.Dropped(m.Samples); });
         Receive<TrainerProgress>(p =>
         {
             if (p.CoordinatorId != _id) return;
@@ -328,10 +329,10 @@ public sealed class Coordinator : ReceiveActor, IWithTimers
         _planActive = false;
         _planVersion++;
         BroadcastPlan();
-        var acc = _ledger.Accounting(_discarded);
+        var acc = _ledger.Accounting(_discarded, _progress?.Duplicates ?? 0);
         _log.Info($"run finished at step {f.Step}; checkpoint {f.CheckpointPath ?? "none"}; samples: {acc.SamplesConsumed} consumed, " +
-                  $"{acc.Duplicated} duplicated, {acc.Lost} lost, {acc.BadSamples} bad, {acc.ReLeasedShards} shard(s) re-leased, " +
-                  $"{acc.DiscardedBatches} stale batch(es) discarded");
+                  $"{acc.Duplicated} duplicated, {acc.Lost} lost, {acc.BadSamples} bad, {acc.Redelivered} redelivered (dropped), " +
+                  $"{acc.ReLeasedShards} shard(s) re-leased, {acc.DiscardedBatches} batch(es) discarded (stale plan or repeats)");
         foreach (var w in _stopWaiters) w.Tell(new RunStopped(f.Step, f.CheckpointPath));
         _stopWaiters.Clear();
         Context.System.EventStream.Publish(new RunFinished(f.Step, f.CheckpointPath, _stopRequested ? "stopped" : "step budget reached"));
@@ -340,6 +341,7 @@ public sealed class Coordinator : ReceiveActor, IWithTimers
             _runSpan.SetTag(TelemetryTags.StepLast, f.Step);
             _runSpan.SetTag(TelemetryTags.Samples, acc.SamplesConsumed);
             _runSpan.SetTag("litevae.samples.duplicated", acc.Duplicated);
+            _runSpan.SetTag("litevae.samples.redelivered", acc.Redelivered);
             _runSpan.SetTag("litevae.samples.lost", acc.Lost);
             _runSpan.SetTag(TelemetryTags.BadSamples, acc.BadSamples);
             _runSpan.SetTag(TelemetryTags.Reason, _stopRequested ? "stopped" : "step budget reached");
@@ -663,7 +665,7 @@ public sealed class Coordinator : ReceiveActor, IWithTimers
             queues.Add(new QueueDepth(_progress.Node, "intake", _progress.IntakeDepth, _progress.IntakeCapacity));
         return new ClusterStatus(_state, _plan.RunDir, _step, _plan.MaxSteps, _progress?.ImagesPerSecond ?? 0,
             _progress?.DataWaitFraction ?? 0, _progress?.Losses ?? new Dictionary<string, double>(), queues, members,
-            _checkpoints.Keys.ToList(), _ledger.Accounting(_discarded),
+            _checkpoints.Keys.ToList(), _ledger.Accounting(_discarded, _progress?.Duplicates ?? 0),
             _jobs.Values.Select(j => j.Status).TakeLast(10).ToList());
     }
 }

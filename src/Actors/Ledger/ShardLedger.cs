@@ -11,17 +11,21 @@ public sealed record LeaseGrant(long LeaseId, int Epoch, int Shard, string Shard
 ///
 /// Rules (see architecture.md, "Data path"):
 /// - Each epoch visits every shard once, in an order shuffled by (seed, epoch). Shards of epoch e+1 are
-///   leased only once every shard of epoch e has been leased, so at most two epochs are open.
+///   leased only once every shard of epoch e has been leased, and at most <see cref="MaxOpenEpochs"/> are open.
+///   Three, not two: the last samples of epoch e can sit in a data node's half-filled batch while every
+///   sample of e+1 is trained; only samples of e+2 fill that batch (with two, the run would stall there).
 /// - A lease ends when its node has read the whole shard AND the trainer has consumed every sample of it
 ///   that was not bad. Until then it is re-leased (skipping what was consumed or bad) when its node is
 ///   lost, its stream breaks, the plan changes, or it is stale. So nothing read and then lost in flight is
-///   lost for the epoch: it is read again. A sample consumed twice in an epoch is counted as duplicated.
+///   lost for the epoch: it is read again. The trainer drops a batch that repeats a sample it trained (see
+///   ConsumedLog), so <see cref="Duplicated"/> (a sample reported consumed twice) stays 0; it is kept as a check.
 /// - A shard whose reader fails <see cref="MaxFailures"/> times is abandoned; its samples not yet consumed
 ///   are counted as lost.
 /// </summary>
 public sealed class ShardLedger
 {
     public const int MaxFailures = 3;
+    public const int MaxOpenEpochs = 3;
 
     private sealed class ShardState
     {
@@ -33,6 +37,7 @@ public sealed class ShardLedger
         public bool EverLeased;
         public bool Done;
         public bool Abandoned;
+        public bool ReadAgain;    // the trainer dropped some of its samples: re-lease once read through
         public int Failures;
         public DateTime LastActivity;
     }
@@ -125,9 +130,9 @@ public sealed class ShardLedger
                 return Grant(ep, sh, State(e, sh), worker);
             }
         }
-        // Every open epoch is fully leased: open the next, keeping at most two open.
+        // Every open epoch is fully leased: open the next.
         int last = _epochs.Count == 0 ? _firstOpenEpoch - 1 : _epochs.Keys.Max();
-        if (_epochs.Count >= 2) return null;
+        if (_epochs.Count >= MaxOpenEpochs) return null;
         var next = Open(last + 1);
         int first = next.Order[next.NextFresh++];
         return Grant(last + 1, first, State(next, first), worker);
@@ -137,6 +142,7 @@ public sealed class ShardLedger
     {
         long id = _nextLeaseId++;
         s.EverLeased = true;
+        s.ReadAgain = false;   // this lease reads everything not consumed
         s.LeaseId = id;
         s.LastActivity = _clock();
         _leases[id] = new LeaseInfo(epoch, shard, worker, false);
@@ -155,7 +161,35 @@ public sealed class ShardLedger
         s.LastActivity = _clock();
         foreach (int i in bad.Indices())
             if (s.Bad.Add(i)) BadSamples++;
-        return CheckShard(l.Epoch, l.Shard, s);
+        var closed = CheckShard(l.Epoch, l.Shard, s);
+        ReleaseIfReadAgain(l.Epoch, l.Shard, s);
+        return closed;
+    }
+
+    /// <summary>
+    /// The trainer dropped a batch holding these samples (it repeated one it had trained). Those not consumed
+    /// were delivered once and will not come again from their lease: a shard whose lease has been read through
+    /// is re-leased now (skipping what was consumed), one still being read when its reader reports the end.
+    /// </summary>
+    public void Dropped(IEnumerable<SampleId> samples)
+    {
+        foreach (var (epoch, shard) in samples.Select(s => (s.Epoch, s.Shard)).Distinct())
+        {
+            if (!_epochs.TryGetValue(epoch, out var e)) continue;
+            var s = State(e, shard);
+            if (s.Done || s.Abandoned || s.LeaseId is null) continue;   // not leased: the next lease reads them
+            s.ReadAgain = true;
+            ReleaseIfReadAgain(epoch, shard, s);
+        }
+    }
+
+    private void ReleaseIfReadAgain(int epoch, int shard, ShardState s)
+    {
+        if (!s.ReadAgain || s.Done || s.LeaseId is not long id || !_leases[id].ReadDone) return;
+        s.ReadAgain = false;
+        _leases.Remove(id);
+        s.LeaseId = null;
+        Requeue(epoch, shard, s);
     }
 
     /// <summary>The node's reader gave up on the lease. Re-leased, or abandoned after <see cref="MaxFailures"/>.</summary>
@@ -250,7 +284,6 @@ public sealed class ShardLedger
         }
         // Epochs beyond the first that the checkpoint had started: re-lease all their shards in order too.
         foreach (var e in _epochs.Values) e.NextFresh = 0;
-        Duplicated = state.Duplicates;
     }
 
     /// <summary>Voids every lease (a new plan): their shards are re-leased, skipping what was consumed.</summary>
@@ -301,6 +334,7 @@ public sealed class ShardLedger
         return closed;
     }
 
-    public DataAccounting Accounting(long discardedBatches) =>
-        new(_firstOpenEpoch, SamplesConsumed, Duplicated, Lost, BadSamples, ReLeased, discardedBatches, Abandoned);
+    /// <param name="redelivered">The trainer's count of repeated samples it dropped.</param>
+    public DataAccounting Accounting(long discardedBatches, long redelivered) =>
+        new(_firstOpenEpoch, SamplesConsumed, Duplicated, Lost, BadSamples, ReLeased, discardedBatches, Abandoned, redelivered);
 }

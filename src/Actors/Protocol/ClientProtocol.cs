@@ -9,10 +9,12 @@ public sealed record MemberInfo(string Address, string Status, IReadOnlyList<str
     public override int GetHashCode() => Address.GetHashCode();
 }
 
-/// <summary>How the run's samples fared across node failures (see ShardLedger).</summary>
+/// <summary>How the run's samples fared across node failures (see ShardLedger). <paramref name="Duplicated"/>:
+/// samples trained twice (0 unless something is wrong); <paramref name="Redelivered"/>: samples that arrived
+/// again after they were trained and were dropped by the trainer.</summary>
 public sealed record DataAccounting(
     int Epoch, long SamplesConsumed, long Duplicated, long Lost, long BadSamples, long ReLeasedShards,
-    long DiscardedBatches, long AbandonedShards);
+    long DiscardedBatches, long AbandonedShards, long Redelivered);
 
 /// <summary>An evaluation job as the Coordinator tracks it.</summary>
 public sealed record EvaluationStatus(

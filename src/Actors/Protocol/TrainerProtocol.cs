@@ -7,7 +7,8 @@ namespace LiteVae.Actors.Protocol;
 public sealed record ShardConsumption(int Epoch, int Shard, IndexRanges Consumed);
 
 /// <summary>The trainer's data position: every epoch from <paramref name="FirstOpenEpoch"/> on, with the
-/// samples consumed so far, and the running count of samples seen twice within one epoch.</summary>
+/// samples consumed so far, and the running count of samples delivered again after they were trained
+/// (dropped by the trainer, never trained twice; the name is kept for checkpoints written before).</summary>
 public sealed record ConsumedState(int FirstOpenEpoch, IReadOnlyList<ShardConsumption> Shards, long Duplicates)
 {
     public static readonly ConsumedState Empty = new(0, [], 0);
@@ -44,6 +45,17 @@ public static class TrainerProtocol
             o is not null && CoordinatorId == o.CoordinatorId && Step == o.Step && Samples.SequenceEqual(o.Samples);
 
         public override int GetHashCode() => HashCode.Combine(CoordinatorId, Step);
+    }
+
+    /// <summary>Trainer → Coordinator: a batch was dropped because it repeated a trained sample; its samples
+    /// that were not trained must be read again.</summary>
+    public sealed record SamplesDropped(string CoordinatorId, IReadOnlyList<SampleId> Samples)
+        : ILiteVaeMessage, IWithCoordinatorId
+    {
+        public bool Equals(SamplesDropped? o) =>
+            o is not null && CoordinatorId == o.CoordinatorId && Samples.SequenceEqual(o.Samples);
+
+        public override int GetHashCode() => HashCode.Combine(CoordinatorId, Samples.Count);
     }
 
     /// <summary>Coordinator → trainer: every sample of this epoch is consumed or known bad; forget it.</summary>

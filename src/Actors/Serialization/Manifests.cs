@@ -34,6 +34,7 @@ public static class Manifests
         [typeof(TrainerProtocol.ResumeTraining)] = "tA",
         [typeof(TrainerProtocol.SaveCheckpointNow)] = "tB",
         [typeof(TrainerProtocol.StopTraining)] = "tC",
+        [typeof(TrainerProtocol.SamplesDropped)] = "tD",
         // data-parallel group (g*)
         [typeof(GroupProtocol.CreateGroupAddresses)] = "g1",
         [typeof(GroupProtocol.GroupAddressesCreated)] = "g2",

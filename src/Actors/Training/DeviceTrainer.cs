@@ -329,6 +329,18 @@ public sealed class DeviceTrainer : ReceiveActor, IWithTimers
                 ScheduleStep();
                 return;
             }
+            // A re-leased shard may arrive twice (the old reader's batches were still in flight): a sample is
+            // trained once. The whole batch goes (its other samples stay unconsumed and are read again), so
+            // every step keeps the configured batch size and every rank of a group the same slice.
+            int repeats = _consumed.Repeats(batch.Samples);
+            if (repeats > 0)
+            {
+                _consumed.Dropped(repeats);
+                _coordinator.Tell(new SamplesDropped(_start!.CoordinatorId, batch.Samples.ToArray()));
+                _discarded++;
+                ScheduleStep();
+                return;
+            }
             bool logNow = (_engine.Step + 1) % _start!.LogEvery == 0;
             long t0 = Stopwatch.GetTimestamp();
             try
@@ -345,7 +357,7 @@ public sealed class DeviceTrainer : ReceiveActor, IWithTimers
             _windowImages += batch.Count;
             _windowSteps++;
             var samples = batch.Samples.ToArray();
-            _consumed.Add(samples);
+            _consumed.Add(samples);   // not a repeat (checked above)
             _coordinator.Tell(new SamplesConsumed(_start.CoordinatorId, _engine.Step, samples));
         }
         if (losses is not null)

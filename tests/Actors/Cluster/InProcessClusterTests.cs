@@ -142,6 +142,9 @@ public sealed class InProcessClusterTests : Akka.TestKit.Xunit2.TestKit, IDispos
         ExpectTerminated(workerA, TimeSpan.FromSeconds(10));
         StartData(seed, "data-b", shards);
         _ = dataA.Terminate();
+        // Past the coordinator's grace for draining a lost node's batches (3 s): its shards are usually re-leased
+        // while its batches still sit in the trainer's intake, so data-b delivers samples the trainer trains first.
+        Thread.Sleep(TimeSpan.FromSeconds(4));
         engine.Release.Set();
 
         Assert.Equal(80, run.ExpectMsg<RunFinished>(Long).Step);
@@ -151,13 +154,14 @@ public sealed class InProcessClusterTests : Akka.TestKit.Xunit2.TestKit, IDispos
         lock (engine.Consumed)
         {
             Assert.True(engine.Consumed.Count(id => id.Epoch >= 1) > 0);
-            // Closed epochs are complete: every sample consumed at least once; duplicates are counted.
+            // Closed epochs are complete: every sample trained, and none twice (the lost node's batches still
+            // in the trainer's intake were trained; re-read copies of them are dropped, status.Data.Redelivered).
             for (int e = 0; e < status.Data.Epoch; e++)
                 for (int s = 0; s < 6; s++)
                     for (int i = 0; i < 9; i++)
                         Assert.Contains(new SampleId(e, s, i), engine.Consumed);
-            long dups = engine.Consumed.GroupBy(id => id).Sum(g => g.Count() - 1);
-            Assert.Equal(dups, status.Data.Duplicated);
+            Assert.Equal(0, engine.Consumed.GroupBy(id => id).Sum(g => g.Count() - 1));
+            Assert.Equal(0, status.Data.Duplicated);
         }
     }
 

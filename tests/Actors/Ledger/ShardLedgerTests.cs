@@ -99,7 +99,38 @@ public class ShardLedgerTests
         Assert.All(leases, l => Assert.Equal(2, l.Epoch));
         Assert.Equal([0, 1, 2], leases.Single(l => l.Shard == 1).Skip.Indices());
         Assert.Equal(IndexRanges.Empty, leases.Single(l => l.Shard == 0).Skip);
-        Assert.Equal(4, ledger.Duplicated);
+        Assert.Equal(0, ledger.Duplicated);   // the trainer's dropped repeats are its own count, not samples trained twice
+    }
+
+    [Fact]
+    public void Samples_of_a_dropped_batch_are_read_again_once_their_lease_is_read_through()
+    {
+        var ledger = new ShardLedger(["a.tar", "b.tar"], 0);
+        var a = ledger.NextLease("w")!;
+        var b = ledger.NextLease("w")!;
+        // Shard a was read through; samples 0..2 of it travelled in a batch the trainer dropped (it repeated
+        // a sample), and 3 was trained. Shard b is still being read: its dropped sample waits for the end.
+        ledger.LeaseRead(a.LeaseId, 4, IndexRanges.Empty);
+        ledger.Consumed([new SampleId(0, a.Shard, 3)]);
+        ledger.Dropped([new SampleId(0, a.Shard, 0), new SampleId(0, a.Shard, 1), new SampleId(0, a.Shard, 2), new SampleId(0, b.Shard, 0)]);
+        Assert.False(ledger.IsLeaseActive(a.LeaseId));
+        Assert.True(ledger.IsLeaseActive(b.LeaseId));
+        var again = ledger.NextLease("w")!;
+        Assert.Equal((0, a.Shard), (again.Epoch, again.Shard));
+        Assert.Equal([3], again.Skip.Indices());
+
+        ledger.Consumed([new SampleId(0, b.Shard, 1)]);
+        ledger.LeaseRead(b.LeaseId, 2, IndexRanges.Empty);
+        Assert.False(ledger.IsLeaseActive(b.LeaseId));
+        var bAgain = ledger.NextLease("w")!;
+        Assert.Equal((0, b.Shard), (bAgain.Epoch, bAgain.Shard));
+        Assert.Equal([1], bAgain.Skip.Indices());
+
+        // The re-reads are trained: the epoch closes, nothing lost, nothing trained twice.
+        ledger.Consumed([new SampleId(0, a.Shard, 0), new SampleId(0, a.Shard, 1), new SampleId(0, a.Shard, 2)]);
+        ledger.LeaseRead(again.LeaseId, 4, IndexRanges.Empty);
+        Assert.Equal([0], ledger.Consumed([new SampleId(0, b.Shard, 0)]));
+        Assert.Equal((0L, 0L), (ledger.Lost, ledger.Duplicated));
     }
 
     [Fact]
@@ -117,13 +148,19 @@ public class ShardLedgerTests
     }
 
     [Fact]
-    public void Consumed_log_counts_duplicates_and_round_trips_through_its_state()
+    public void Consumed_log_finds_repeats_and_round_trips_through_its_state()
     {
         var log = new ConsumedLog();
-        Assert.Equal(0, log.Add([new SampleId(0, 1, 5), new SampleId(0, 1, 6), new SampleId(1, 0, 0)]));
-        Assert.Equal(1, log.Add([new SampleId(0, 1, 5)]));
+        SampleId[] first = [new(0, 1, 5), new(0, 1, 6), new(1, 0, 0)];
+        Assert.Equal(0, log.Repeats(first));
+        log.Add(first);
+        Assert.Equal(1, log.Repeats([new SampleId(0, 1, 5), new SampleId(0, 1, 7)]));   // 5 was trained
+        Assert.Equal(1, log.Repeats([new SampleId(0, 3, 1), new SampleId(0, 3, 1)]));   // twice in one batch
+        Assert.Equal(0, log.Repeats([new SampleId(0, 1, 7)]));                         // Repeats records nothing
+        log.Dropped(1);
         log.CloseThrough(0);
-        Assert.Equal(1, log.Add([new SampleId(0, 2, 0)]));   // epoch 0 is closed: anything of it is a repeat
+        Assert.Equal(1, log.Repeats([new SampleId(0, 2, 0)]));   // epoch 0 is closed: anything of it is a repeat
+        log.Dropped(1);
         var state = log.ToState();
         Assert.Equal(1, state.FirstOpenEpoch);
         Assert.Equal(2, state.Duplicates);

@@ -81,8 +81,9 @@ public sealed class ProcessClusterTests : IDisposable
         StartNode("data-2", "data-node.conf", pD2, [pA, pD2]);
         WaitForStep(cluster, atKill + 8, a);
         status = Status(cluster);
-        var acct = Regex.Match(status, @"(\d+) duplicated, (\d+) lost, \d+ bad; (\d+) shard lease\(s\) re-issued");
+        var acct = Regex.Match(status, @"(\d+) duplicated, (\d+) lost, \d+ bad, \d+ redelivered \(dropped\); (\d+) shard lease\(s\) re-issued");
         Assert.True(acct.Success, status);
+        Assert.Equal("0", acct.Groups[1].Value);   // nothing trained twice
         Assert.Equal("0", acct.Groups[2].Value);   // nothing lost
         Console.WriteLine($"after the data node's kill -9: {acct.Value}");
 
