@@ -10,10 +10,11 @@ namespace LiteVae.Bench.Soak;
 
 /// <summary>
 /// Soak (not CI): a CPU cluster of `litevae node` processes training the quickstart model shrunk to 32²
-/// (coordinator+trainer, two data nodes, an eval node, all on loopback with the run token), while a chaos
-/// driver kill -9s data, eval and trainer nodes at random and starts replacements, fills the run's disk
-/// once (a tmpfs mounted for the run, when running as root), and cuts one data node off once (SIGSTOP
-/// past the failure detector, then SIGCONT: to the cluster exactly a node that fell off the network).
+/// (coordinator+trainer, two data nodes, an eval node, with the run token), while a chaos driver kill -9s
+/// data, eval and trainer nodes at random and starts replacements, fills the run's disk once (a tmpfs
+/// mounted for the run), and cuts one data node off the network once: as root, that node runs in its own
+/// network namespace and its link goes down past the failure detector (the nodes then listen on a veth
+/// address, with --insecure: the link exists only inside this machine); otherwise SIGSTOP, then SIGCONT.
 /// Reports steps, restarts per role, samples lost/duplicated, checkpoint corruptions, RSS slope per node
 /// and recovery time per kill, into bench/results/soak-&lt;date&gt;.md.
 ///   litevae-bench soak --minutes 60 [--kill-every-s 60]
@@ -31,6 +32,8 @@ internal sealed class SoakBench : IBenchmark
     private readonly Dictionary<string, int> _restarts = new() { ["trainer"] = 0, ["data"] = 0, ["eval"] = 0 };
     private readonly DateTime _t0 = DateTime.UtcNow;
     private string _repo = "", _runDir = "";
+    private NetnsLink? _netns;
+    private string Host => _netns is null ? "127.0.0.1" : NetnsLink.HostIp;
     private string _lastStatus = "";
     private long _step;
 
@@ -58,12 +61,13 @@ internal sealed class SoakBench : IBenchmark
         Log($"soak for {minutes} min, a kill every ~{killEvery}s; run dir {_runDir} ({(tmpfs ? "own 256 MiB tmpfs" : "no tmpfs: disk-full step skipped")})");
 
         var rng = new Random(12345);
+        _netns = NetnsLink.TryCreate(Log);
         try
         {
             int pA = FreePort(), pD = FreePort();
             StartNode("trainer", pA, [pA, pD]);
             StartNode("data", pD, [pA, pD]);
-            StartNode("data", FreePort(), [pA, pD]);
+            StartNode("data", FreePort(), [pA, pD], inNamespace: _netns is not null);
             StartNode("eval", FreePort(), [pA, pD]);
             var end = _t0 + TimeSpan.FromMinutes(minutes);
             var nextKill = DateTime.UtcNow + TimeSpan.FromSeconds(killEvery * (0.7 + 0.6 * rng.NextDouble()));
@@ -96,6 +100,7 @@ internal sealed class SoakBench : IBenchmark
         finally
         {
             foreach (var p in _all) p.Dispose();
+            _netns?.Dispose();
             if (tmpfs) Sh("umount", "-l", fs);
         }
     }
@@ -112,23 +117,26 @@ internal sealed class SoakBench : IBenchmark
         "--set", $"checkpoint.every-steps={CheckpointEvery}", "--set", "checkpoint.keep-last=3",
     ];
 
-    private SoakProcess StartNode(string role, int port, IEnumerable<int> seeds)
+    private SoakProcess StartNode(string role, int port, IEnumerable<int> seeds, bool inNamespace = false)
     {
         string hocon = role switch { "trainer" => "coordinator.conf", "data" => "data-node.conf", _ => "eval-node.conf" };
+        string self = inNamespace ? NetnsLink.NsIp : Host;
         string[] args =
         [
             "node", "--hocon", $"hocon/{hocon}",
+            "--set", $"litevae.node.hostname=\"{self}\"",
             "--set", $"litevae.node.port={port}",
-            "--set", $"litevae.node.seed-nodes=[{string.Join(",", seeds.Select(s => $"\"127.0.0.1:{s}\""))}]",
+            "--set", $"litevae.node.seed-nodes=[{string.Join(",", seeds.Select(s => $"\"{Host}:{s}\""))}]",
+            .. _netns is null ? Array.Empty<string>() : ["--insecure"],
             "--set", $"litevae.run.run-dir=\"{_runDir}\"",
             "--set", "litevae.coordinator.stale-lease-s=10",
             "--set", "akka.cluster.split-brain-resolver.stable-after=5s",
             .. role == "trainer" ? Experiment : [],
         ];
-        var p = SoakProcess.Start(role, port, _repo, args);
+        var p = SoakProcess.Start(role, port, _repo, args, inNamespace ? _netns : null);
         _all.Add(p);
         _live.Add(p);
-        Log($"started {role} node on port {port} (pid {p.Pid})");
+        Log($"started {role} node on {self}:{port} (pid {p.Pid}){(inNamespace ? " in its own network namespace" : "")}");
         return p;
     }
 
@@ -188,6 +196,25 @@ internal sealed class SoakBench : IBenchmark
 
     private void CutOffDataNode()
     {
+        if (_netns is not null)
+        {
+            var inside = _live.FirstOrDefault(n => n.InNamespace && !n.HasExited);
+            if (inside is null)
+            {
+                // The namespaced node was killed earlier: start another there and let it take leases first.
+                inside = StartNode("data", FreePort(), SeedsFor(), inNamespace: true);
+                var warm = DateTime.UtcNow.AddSeconds(60);
+                while (DateTime.UtcNow < warm) { Thread.Sleep(10_000); Sample(); }
+            }
+            Log($"cut off data node {NetnsLink.NsIp}:{inside.Port} (its network link down for 45 s) at step {_step}");
+            _netns.Cut();
+            var end = DateTime.UtcNow.AddSeconds(45);
+            while (DateTime.UtcNow < end) { Thread.Sleep(10_000); Sample(); }
+            _netns.Restore();
+            Log($"link of {NetnsLink.NsIp} back up at step {_step}{(inside.HasExited ? "; the node had been downed and exited" : "")}");
+            _recoveries.Add(new Recovery("cut-off data node", DateTime.UtcNow, _step, inside));
+            return;
+        }
         var victim = _live.FirstOrDefault(n => n.Role == "data" && !n.HasExited);
         if (victim is null) return;
         Log($"cut off data node :{victim.Port} (SIGSTOP 30 s) at step {_step}");
@@ -203,7 +230,7 @@ internal sealed class SoakBench : IBenchmark
 
     private (int, string) Cli(TimeSpan timeout, params string[] verb)
     {
-        foreach (var n in _live.Where(n => !n.HasExited && n.Address is not null).OrderBy(n => n.Role == "trainer" ? 1 : 0))
+        foreach (var n in _live.Where(n => !n.HasExited && n.Address is not null && !n.InNamespace).OrderBy(n => n.Role == "trainer" ? 1 : 0))
         {
             var r = SoakProcess.Run(_repo, timeout, [.. verb, "--cluster", n.Address!, "--run-dir", _runDir]);
             if (r.Code == 0) return r;
@@ -265,7 +292,9 @@ internal sealed class SoakBench : IBenchmark
             : "| samples | (no status parsed) |");
         b.AppendLine(Inv, $"| checkpoints on disk / corrupt | {checkpoints.Count} / **{corrupt.Count}** |");
         b.AppendLine(Inv, $"| disk full once | {(tmpfs ? "yes (run dir on its own 256 MiB tmpfs, kept full past a checkpoint boundary)" : "skipped (not root: no tmpfs)")} |");
-        b.AppendLine("| cut off once | SIGSTOP of a data node for 30 s (what the cluster sees of a node off the network), then SIGCONT |");
+        b.AppendLine(_netns is not null
+            ? "| cut off once | a data node in its own network namespace: its link down for 45 s (a real partition), then up |"
+            : "| cut off once | SIGSTOP of a data node for 30 s (what the cluster sees of a node off the network), then SIGCONT |");
         b.AppendLine();
         b.AppendLine("## Recovery per event (event → replacement Up and training past the step it had when the replacement came up)");
         b.AppendLine();

@@ -14,17 +14,20 @@ internal sealed partial class SoakProcess : IDisposable
     public int Port { get; }
     public DateTime Started { get; } = DateTime.UtcNow;
     public string? Address { get; private set; }
+    public bool InNamespace { get; private init; }
     public List<(double Minutes, double RssMb)> Rss { get; } = [];
 
     private SoakProcess(string role, int port, Process process) => (Role, Port, _process) = (role, port, process);
 
     public static string Exe => Path.Combine(AppContext.BaseDirectory, "litevae");
 
-    public static SoakProcess Start(string role, int port, string workDir, IEnumerable<string> args)
+    /// <param name="netns">Run inside this namespace (the node that will be cut off), or on the host.</param>
+    public static SoakProcess Start(string role, int port, string workDir, IEnumerable<string> args, NetnsLink? netns = null)
     {
-        var psi = new ProcessStartInfo(Exe) { WorkingDirectory = workDir, RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        foreach (var a in args) psi.ArgumentList.Add(a);
-        var p = new SoakProcess(role, port, Process.Start(psi)!);
+        var (exe, argv) = netns is null ? (Exe, args.ToArray()) : netns.Inside(Exe, args);
+        var psi = new ProcessStartInfo(exe) { WorkingDirectory = workDir, RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        foreach (var a in argv) psi.ArgumentList.Add(a);
+        var p = new SoakProcess(role, port, Process.Start(psi)!) { InNamespace = netns is not null };
         p._process.OutputDataReceived += (_, e) => p.Append(e.Data);
         p._process.ErrorDataReceived += (_, e) => p.Append(e.Data);
         p._process.BeginOutputReadLine();

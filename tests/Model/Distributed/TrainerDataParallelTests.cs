@@ -93,8 +93,9 @@ public sealed class TrainerDataParallelTests(Xunit.Abstractions.ITestOutputHelpe
     /// "Equal to fp32 noise" is judged relative to how far training moved the weights: summation order
     /// differs (per-rank sums then an average), and Adam turns the rounding noise of gradients that are
     /// zero in exact arithmetic (conv biases in front of GroupNorm) into ±lr steps, so an element-wise
-    /// bound would be about lr whatever the implementation. Feeding the ranks' slices without the group
-    /// (the control) lands two orders of magnitude further away.
+    /// bound would be about lr whatever the implementation. That noise is chaotic: five runs on the 2-core
+    /// CI machine landed between 0.0005 and 0.0134 of the distance trained. Feeding the ranks' slices without
+    /// the group (the control) lands at about 1.1, so 0.05 with the control 20× further still separates them.
     /// </remarks>
     [Fact]
     public void TwoRanksWithBatchBFollowOneRankWithBatch2BFor20Steps()
@@ -126,8 +127,8 @@ public sealed class TrainerDataParallelTests(Xunit.Abstractions.ITestOutputHelpe
             alone = Train(t, new DataParallelLayout(0, 2, GlobalBatch / Accumulation / 2, Accumulation)).Weights;
         double drift = Relative(alone, single.Weights, start);
         _out.WriteLine($"|w - w1| / |w1 - w0|: data-parallel {rel:g3}, unsynchronised control {drift:g3}");
-        Assert.True(rel < 5e-3, $"|w(2 ranks) - w(1 rank)| is {rel:g3} of the distance trained");
-        Assert.True(drift > 100 * rel && drift > 0.05, $"unsynchronised drift {drift:g3} vs synchronised {rel:g3}");
+        Assert.True(rel < 0.05, $"|w(2 ranks) - w(1 rank)| is {rel:g3} of the distance trained");
+        Assert.True(drift > 20 * rel && drift > 0.5, $"unsynchronised drift {drift:g3} vs synchronised {rel:g3}");
     }
 
     [Fact]
