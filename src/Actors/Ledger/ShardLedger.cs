@@ -37,7 +37,9 @@ public sealed class ShardLedger
         public bool EverLeased;
         public bool Done;
         public bool Abandoned;
-        public bool ReadAgain;    // the trainer dropped some of its samples: re-lease once read through
+        public SampleBits Returned = new();   // delivered in a batch the trainer dropped, not trained
+        public bool ReadAgain;      // some were returned while a lease was reading: re-lease once read through
+        public bool OnlyReturned;   // the next lease reads just the returned samples
         public int Failures;
         public DateTime LastActivity;
     }
@@ -142,11 +144,15 @@ public sealed class ShardLedger
     {
         long id = _nextLeaseId++;
         s.EverLeased = true;
-        s.ReadAgain = false;   // this lease reads everything not consumed
         s.LeaseId = id;
         s.LastActivity = _clock();
         _leases[id] = new LeaseInfo(epoch, shard, worker, false);
-        var skip = IndexRanges.From(s.Consumed.Indices().Concat(s.Bad.Indices()));
+        // Normally everything not consumed or bad. A re-read of returned samples skips the rest too: those
+        // may still be in flight from the lease that just ended, and reading them again would repeat them.
+        var skip = s.OnlyReturned && s.Total is int total
+            ? IndexRanges.From(Enumerable.Range(0, total).Where(i => !s.Returned.Contains(i) || s.Consumed.Contains(i) || s.Bad.Contains(i)))
+            : IndexRanges.From(s.Consumed.Indices().Concat(s.Bad.Indices()));
+        (s.Returned, s.ReadAgain, s.OnlyReturned) = (new SampleBits(), false, false);
         return new LeaseGrant(id, epoch, shard, _shardPaths[shard], skip);
     }
 
@@ -168,16 +174,21 @@ public sealed class ShardLedger
 
     /// <summary>
     /// The trainer dropped a batch holding these samples (it repeated one it had trained). Those not consumed
-    /// were delivered once and will not come again from their lease: a shard whose lease has been read through
-    /// is re-leased now (skipping what was consumed), one still being read when its reader reports the end.
+    /// were delivered once and will not come again from their lease, so they are read again, and only they:
+    /// at once where the shard's lease has been read through, else when its reader reports the end. A shard
+    /// waiting for its next lease gets them read by that lease.
     /// </summary>
     public void Dropped(IEnumerable<SampleId> samples)
     {
-        foreach (var (epoch, shard) in samples.Select(s => (s.Epoch, s.Shard)).Distinct())
+        foreach (var group in samples.GroupBy(s => (s.Epoch, s.Shard)))
         {
+            var (epoch, shard) = group.Key;
             if (!_epochs.TryGetValue(epoch, out var e)) continue;
             var s = State(e, shard);
-            if (s.Done || s.Abandoned || s.LeaseId is null) continue;   // not leased: the next lease reads them
+            if (s.Done || s.Abandoned) continue;
+            foreach (var id in group)
+                if (!s.Consumed.Contains(id.Index)) s.Returned.Add(id.Index);
+            if (s.LeaseId is null) continue;   // queued or not leased yet: that lease will read them
             s.ReadAgain = true;
             ReleaseIfReadAgain(epoch, shard, s);
         }
@@ -189,7 +200,9 @@ public sealed class ShardLedger
         s.ReadAgain = false;
         _leases.Remove(id);
         s.LeaseId = null;
+        bool queued = s.Queued;
         Requeue(epoch, shard, s);
+        if (!queued) s.OnlyReturned = true;
     }
 
     /// <summary>The node's reader gave up on the lease. Re-leased, or abandoned after <see cref="MaxFailures"/>.</summary>
@@ -302,6 +315,7 @@ public sealed class ShardLedger
 
     private void Requeue(int epoch, int shard, ShardState s)
     {
+        s.OnlyReturned = false;   // a lease lost or voided: read everything not consumed
         if (s.Queued || s.Done || s.Abandoned) return;
         ReLeased++;
         s.Queued = true;

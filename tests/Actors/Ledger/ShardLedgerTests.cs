@@ -109,26 +109,33 @@ public class ShardLedgerTests
         var a = ledger.NextLease("w")!;
         var b = ledger.NextLease("w")!;
         // Shard a was read through; samples 0..2 of it travelled in a batch the trainer dropped (it repeated
-        // a sample), and 3 was trained. Shard b is still being read: its dropped sample waits for the end.
-        ledger.LeaseRead(a.LeaseId, 4, IndexRanges.Empty);
+        // a sample), 3 was trained and 4 is still in flight. Shard b is still being read: its dropped sample
+        // waits for the end of that read.
+        ledger.LeaseRead(a.LeaseId, 5, IndexRanges.Empty);
         ledger.Consumed([new SampleId(0, a.Shard, 3)]);
         ledger.Dropped([new SampleId(0, a.Shard, 0), new SampleId(0, a.Shard, 1), new SampleId(0, a.Shard, 2), new SampleId(0, b.Shard, 0)]);
         Assert.False(ledger.IsLeaseActive(a.LeaseId));
         Assert.True(ledger.IsLeaseActive(b.LeaseId));
         var again = ledger.NextLease("w")!;
         Assert.Equal((0, a.Shard), (again.Epoch, again.Shard));
-        Assert.Equal([3], again.Skip.Indices());
+        Assert.Equal([3, 4], again.Skip.Indices());   // only the returned samples: 4 would come twice
 
         ledger.Consumed([new SampleId(0, b.Shard, 1)]);
-        ledger.LeaseRead(b.LeaseId, 2, IndexRanges.Empty);
+        ledger.LeaseRead(b.LeaseId, 3, IndexRanges.Empty);
         Assert.False(ledger.IsLeaseActive(b.LeaseId));
         var bAgain = ledger.NextLease("w")!;
         Assert.Equal((0, b.Shard), (bAgain.Epoch, bAgain.Shard));
-        Assert.Equal([1], bAgain.Skip.Indices());
+        Assert.Equal([1, 2], bAgain.Skip.Indices());
 
-        // The re-reads are trained: the epoch closes, nothing lost, nothing trained twice.
-        ledger.Consumed([new SampleId(0, a.Shard, 0), new SampleId(0, a.Shard, 1), new SampleId(0, a.Shard, 2)]);
-        ledger.LeaseRead(again.LeaseId, 4, IndexRanges.Empty);
+        // A lease lost is read again in full (skipping only what was consumed): its batches in flight are gone.
+        Assert.Equal(2, ledger.WorkerLost("w"));
+        var full = new[] { ledger.NextLease("w")!, ledger.NextLease("w")! };
+        Assert.Equal([3], full.Single(l => l.Shard == a.Shard).Skip.Indices());
+        Assert.Equal([1], full.Single(l => l.Shard == b.Shard).Skip.Indices());
+
+        // Everything trained once: the epoch closes, nothing lost, nothing trained twice.
+        ledger.Consumed([new SampleId(0, a.Shard, 0), new SampleId(0, a.Shard, 1), new SampleId(0, a.Shard, 2), new SampleId(0, a.Shard, 4)]);
+        ledger.Consumed([new SampleId(0, b.Shard, 2)]);
         Assert.Equal([0], ledger.Consumed([new SampleId(0, b.Shard, 0)]));
         Assert.Equal((0L, 0L), (ledger.Lost, ledger.Duplicated));
     }
