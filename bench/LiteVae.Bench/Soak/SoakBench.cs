@@ -280,8 +280,10 @@ internal sealed class SoakBench : IBenchmark
         var b = new StringBuilder();
         b.AppendLine(Inv, $"# Soak {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC");
         b.AppendLine();
-        b.AppendLine(Inv, $"`litevae-bench soak --minutes {minutes} --kill-every-s {killEvery}` on {Environment.ProcessorCount} CPU cores ({Environment.MachineName}), quickstart model at 32², batch 2, checkpoint every 20 steps; coordinator+trainer, 2 data, 1 eval node " +
-            (_netns is null ? "on loopback (run token)." : $"on a host-local veth link ({NetnsLink.HostIp}, one data node in its own network namespace at {NetnsLink.NsIp}; run token, --insecure).") );
+        string where = _netns is null
+            ? "on loopback (run token)"
+            : $"on a host-local veth link ({NetnsLink.HostIp}; one data node in its own network namespace at {NetnsLink.NsIp}; run token, --insecure)";
+        b.AppendLine(Inv, $"`litevae-bench soak --minutes {minutes} --kill-every-s {killEvery}` on {Environment.ProcessorCount} CPU cores ({Environment.MachineName}), quickstart model at 32², batch 2, checkpoint every 20 steps; coordinator+trainer, 2 data, 1 eval node {where}.");
         b.AppendLine();
         b.AppendLine("| measure | value |");
         b.AppendLine("|---|---|");
