@@ -42,6 +42,8 @@ public sealed class Coordinator : ReceiveActor, IWithTimers
     private readonly Dictionary<string, (EvaluationStatus Status, RunEvaluation Request)> _jobs = new();
     // Checkpoints of queued and running evaluations, kept from retention until the job ends.
     private readonly Dictionary<string, IDisposable> _pins = new();
+    // Jobs started by a checkpoint (eval each checkpoint), as opposed to a user's command.
+    private readonly HashSet<string> _checkpointJobs = [];
     private readonly Queue<string> _queuedJobs = new();
     private readonly SortedDictionary<long, string> _checkpoints = new();
     private readonly List<(IActorRef Client, long AfterStep)> _checkpointWaiters = [];
@@ -363,12 +365,28 @@ public sealed class Coordinator : ReceiveActor, IWithTimers
         }
         if (_plan.EvalEachCheckpoint && !string.IsNullOrEmpty(s.Path) && s.Reason is "interval" or "final" && _evaluators.Count > 0)
         {
-            try { StartJob(s.Path, null, RunTrace); }
+            SupersedeQueuedCheckpointJobs(s.Step);
+            try { _checkpointJobs.Add(StartJob(s.Path, null, RunTrace)); }
             catch (Exception e) when (e is CheckpointNotFoundException or IOException)
             {
                 _log.Warning("checkpoint of step {0} not evaluated: {1}", s.Step, e.Message);
             }
         }
+    }
+
+    /// <summary>
+    /// Only the newest checkpoint waits for an eval node: with checkpoints coming faster than evaluations, an
+    /// older one still queued would otherwise keep its pinned step directory on disk for nothing.
+    /// </summary>
+    private void SupersedeQueuedCheckpointJobs(long step)
+    {
+        var superseded = _queuedJobs.Where(_checkpointJobs.Contains).ToList();
+        if (superseded.Count == 0) return;
+        var keep = _queuedJobs.Where(j => !_checkpointJobs.Contains(j)).ToList();
+        _queuedJobs.Clear();
+        foreach (var j in keep) _queuedJobs.Enqueue(j);
+        foreach (var j in superseded)
+            HandleEvaluationFinished(new EvaluationFinished(j, false, $"superseded by the checkpoint of step {step}", [], null, 0, 0));
     }
 
     private void TrainerGone()
@@ -570,6 +588,7 @@ public sealed class Coordinator : ReceiveActor, IWithTimers
             ReportPath = f.ReportPath,
         });
         if (_pins.Remove(f.JobId, out var pin)) pin.Dispose();
+        _checkpointJobs.Remove(f.JobId);
         foreach (var (ev, info) in _evaluators.ToList())
             if (info.Job == f.JobId) _evaluators[ev] = (info.Node, null);
         _log.Info("evaluation {0} {1}{2}", f.JobId, f.Ok ? "done" : "failed", f.Ok ? "" : $": {f.Error}");

@@ -97,6 +97,29 @@ public sealed class InProcessClusterTests : Akka.TestKit.Xunit2.TestKit, IDispos
     }
 
     [Fact]
+    public void Checkpoints_faster_than_evaluations_keep_only_the_newest_waiting()
+    {
+        var shards = new SyntheticShards([10, 10, 10]);
+        var run = WatchRun();
+        var plan = TestNodes.Plan(_runDir, shards, maxSteps: 60, checkpointEvery: 5) with { EvalEachCheckpoint = true };
+        var (gateway, proxy) = StartCoreAndCoordinator(plan);
+        RoleStarter.StartEvaluator(Sys, new EvalRoleOptions("local", r => new SyntheticEvalJob(r, TimeSpan.FromMilliseconds(300)),
+            TestNodes.Dispatcher, TimeSpan.FromMilliseconds(300)), proxy);
+        AwaitCondition(() => AskGateway<ClusterStatus>(gateway, new GetClusterStatus(null)).Members.Count > 0, Long);
+        Thread.Sleep(1000);   // the evaluator's first heartbeat: checkpoint jobs start only with an eval node up
+        RoleStarter.StartDataNode(Sys, TestNodes.Data("local", shards), proxy);
+        RoleStarter.StartTrainer(Sys, TestNodes.Trainer("local", new SyntheticEngine.Options(), _store), proxy);
+
+        Assert.Equal(60, run.ExpectMsg<RunFinished>(Long).Step);
+        AwaitCondition(() => _store.Pins.IsEmpty, Long);   // the last jobs ran and let go of their checkpoints
+        var evals = AskGateway<ClusterStatus>(gateway, new GetClusterStatus(null)).Evaluations;
+        // One job running and one waiting at most, so at most two checkpoints held back from retention.
+        Assert.InRange(_store.MaxPinsHeld, 1, 2);
+        Assert.Contains(evals, e => e.State == EvaluationStatus.Failed && e.Error!.StartsWith("superseded by the checkpoint of step"));
+        Assert.Contains(evals, e => e.State == EvaluationStatus.Done);
+    }
+
+    [Fact]
     public void A_crashed_trainer_is_restarted_and_resumes_from_the_last_checkpoint()
     {
         var shards = new SyntheticShards([12, 12, 12]);

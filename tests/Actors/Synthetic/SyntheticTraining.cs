@@ -91,6 +91,7 @@ public sealed class SyntheticStore : ICheckpointStore
     public ConcurrentDictionary<string, string> Pins { get; } = new();
     public ConcurrentQueue<(string Owner, string Checkpoint)> PinHistory { get; } = new();
     public ConcurrentBag<string> RemovedBeforePin { get; } = [];
+    public int MaxPinsHeld { get; private set; }
 
     public IDisposable? Pin(string runDir, string checkpoint, string owner)
     {
@@ -98,6 +99,7 @@ public sealed class SyntheticStore : ICheckpointStore
             throw new CheckpointNotFoundException($"{checkpoint}: no such checkpoint (retention removed it)");
         Pins[owner] = checkpoint;
         PinHistory.Enqueue((owner, checkpoint));
+        lock (PinHistory) MaxPinsHeld = Math.Max(MaxPinsHeld, Pins.Count);
         return new Unpin(() => Pins.TryRemove(owner, out _));
     }
 
@@ -138,13 +140,14 @@ public sealed class SyntheticStore : ICheckpointStore
 }
 
 /// <summary>An evaluation that reads the checkpoint's step in three "batches" and reports it as a metric.</summary>
-public sealed class SyntheticEvalJob(EvalProtocol.RunEvaluation request) : IEvalJob
+public sealed class SyntheticEvalJob(EvalProtocol.RunEvaluation request, TimeSpan batchTime = default) : IEvalJob
 {
     private int _batches;
 
     public bool Step()
     {
         if (request.CheckpointPath.Contains("explode")) throw new InvalidOperationException("injected eval crash");
+        if (batchTime > TimeSpan.Zero) Thread.Sleep(batchTime);
         return ++_batches < 3;
     }
 
