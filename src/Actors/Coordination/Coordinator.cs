@@ -59,6 +59,7 @@ public sealed class Coordinator : ReceiveActor, IWithTimers
     private long _discarded;
     private int _jobCounter;
     private bool _stopRequested;
+    private string? _failure;   // why the run cannot go on (it stops with this reason)
     // The run's span: parent of the trainer's step windows and checkpoints, and of the data nodes' shard reads.
     private System.Diagnostics.Activity? _runSpan;
     private string? RunTrace => TraceContext.Inject(_runSpan);
@@ -320,7 +321,23 @@ public sealed class Coordinator : ReceiveActor, IWithTimers
         {
             _log.Info("epoch {0} complete", e);
             _trainer?.Trainer.Tell(new EpochClosed(_id, e));
+            if (_ledger.ClosedWithoutSamples(e)) StopForData(e);
         }
+    }
+
+    /// <summary>An epoch ended with not one sample trained: every sample bad or every shard abandoned. The next
+    /// would end the same way, forever; stop with a reason the user can act on instead.</summary>
+    private void StopForData(int epoch)
+    {
+        if (_failure is not null || _state is RunFinishedState) return;
+        var acc = _ledger.Accounting(_discarded, _progress?.Duplicates ?? 0);
+        _failure = $"epoch {epoch} ended without one readable sample ({acc.BadSamples} bad, {acc.AbandonedShards} shard(s) abandoned); " +
+                   "check data.source with `litevae shards check`";
+        _log.Error("{0}: stopping the run", _failure);
+        _stopRequested = true;
+        if (_trainer is null) return;
+        _state = RunStopping;
+        _trainer.Trainer.Tell(new StopTraining(_failure, null));
     }
 
     private void HandleFinished(TrainingFinished f)
@@ -337,7 +354,8 @@ public sealed class Coordinator : ReceiveActor, IWithTimers
                   $"{acc.ReLeasedShards} shard(s) re-leased, {acc.DiscardedBatches} batch(es) discarded (stale plan or repeats)");
         foreach (var w in _stopWaiters) w.Tell(new RunStopped(f.Step, f.CheckpointPath));
         _stopWaiters.Clear();
-        Context.System.EventStream.Publish(new RunFinished(f.Step, f.CheckpointPath, _stopRequested ? "stopped" : "step budget reached"));
+        string reason = _failure ?? (_stopRequested ? "stopped" : "step budget reached");
+        Context.System.EventStream.Publish(new RunFinished(f.Step, f.CheckpointPath, reason, _failure is not null));
         if (_runSpan is not null)
         {
             _runSpan.SetTag(TelemetryTags.StepLast, f.Step);
@@ -346,7 +364,8 @@ public sealed class Coordinator : ReceiveActor, IWithTimers
             _runSpan.SetTag("litevae.samples.redelivered", acc.Redelivered);
             _runSpan.SetTag("litevae.samples.lost", acc.Lost);
             _runSpan.SetTag(TelemetryTags.BadSamples, acc.BadSamples);
-            _runSpan.SetTag(TelemetryTags.Reason, _stopRequested ? "stopped" : "step budget reached");
+            _runSpan.SetTag(TelemetryTags.Reason, reason);
+            if (_failure is not null) _runSpan.Fail(_failure);
             _runSpan.EndHeld();
             _runSpan = null;
         }

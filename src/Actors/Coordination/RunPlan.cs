@@ -20,5 +20,6 @@ public sealed record CoordinatorSettings(TimeSpan Tick, TimeSpan StaleLeaseAfter
     public static readonly CoordinatorSettings Default = new(TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(60), true);
 }
 
-/// <summary>Published on the Coordinator's local event stream when the run has finished (budget or stop).</summary>
-public sealed record RunFinished(long Step, string? CheckpointPath, string Reason) : Akka.Actor.INoSerializationVerificationNeeded;
+/// <summary>Published on the Coordinator's local event stream when the run has finished (budget or stop, or
+/// <paramref name="Failed"/>: it could not go on, <paramref name="Reason"/> says why).</summary>
+public sealed record RunFinished(long Step, string? CheckpointPath, string Reason, bool Failed = false) : Akka.Actor.INoSerializationVerificationNeeded;

@@ -61,6 +61,7 @@ public sealed class ShardLedger
     private readonly Func<DateTime> _clock;
     private long _nextLeaseId = 1;
     private int _firstOpenEpoch;
+    private readonly HashSet<int> _closedWithoutSamples = [];
 
     public long SamplesConsumed { get; private set; }
     public long Duplicated { get; private set; }
@@ -79,6 +80,9 @@ public sealed class ShardLedger
         _clock = clock ?? (() => DateTime.UtcNow);
         Open(0);
     }
+
+    /// <summary>True when <paramref name="epoch"/> closed with no sample consumed (all bad or abandoned).</summary>
+    public bool ClosedWithoutSamples(int epoch) => _closedWithoutSamples.Contains(epoch);
 
     /// <summary>The lowest epoch not yet complete.</summary>
     public int CurrentEpoch => _firstOpenEpoch;
@@ -342,6 +346,7 @@ public sealed class ShardLedger
         {
             _epochs.Remove(_firstOpenEpoch);
             closed.Add(_firstOpenEpoch);
+            if (e.Shards.Values.All(s => s.Consumed.Count == 0)) _closedWithoutSamples.Add(_firstOpenEpoch);
             _firstOpenEpoch++;
             if (_epochs.Count == 0) Open(_firstOpenEpoch);
         }

@@ -85,7 +85,7 @@ internal static class TrainCommand
 
         public ITimerScheduler Timers { get; set; } = null!;
 
-        /// <summary>Set when the trainer could not start: the process ends with exit code 1.</summary>
+        /// <summary>Set when the trainer could not start or the run stopped on a failure: the process ends with exit code 1.</summary>
         public sealed class Failure { public string? Reason; }
 
         public ProgressPrinter(Failure failure)
@@ -117,6 +117,11 @@ internal static class TrainCommand
             Receive<RunFinished>(f =>
             {
                 _display.Complete();
+                if (f.Failed)
+                {
+                    failure.Reason = f.Reason;
+                    Console.Error.WriteLine($"error: the run stopped at step {f.Step}: {f.Reason}");
+                }
                 Console.WriteLine($"finished at step {f.Step} ({f.Reason}); checkpoint: {f.CheckpointPath ?? "none"}");
                 _finished = f;
                 _runDir ??= RunDirOf(f.CheckpointPath);

@@ -97,6 +97,23 @@ public sealed class InProcessClusterTests : Akka.TestKit.Xunit2.TestKit, IDispos
     }
 
     [Fact]
+    public void A_training_set_with_no_readable_sample_stops_the_run_with_the_reason()
+    {
+        var shards = new SyntheticShards([6, 4]);
+        var run = WatchRun();
+        var (gateway, proxy) = StartCoreAndCoordinator(TestNodes.Plan(_runDir, shards, maxSteps: 1000));
+        RoleStarter.StartDataNode(Sys, TestNodes.Data("local", shards, badEvery: 1), proxy);   // every sample undecodable
+        RoleStarter.StartTrainer(Sys, TestNodes.Trainer("local", new SyntheticEngine.Options(), _store), proxy);
+
+        var done = run.ExpectMsg<RunFinished>(Long);
+        Assert.True(done.Failed);
+        Assert.Equal(0, done.Step);
+        Assert.Contains("epoch 0 ended without one readable sample (10 bad, 0 shard(s) abandoned)", done.Reason);
+        Assert.Contains("litevae shards check", done.Reason);
+        Assert.Equal(Coordinator.RunFinishedState, AskGateway<ClusterStatus>(gateway, new GetClusterStatus(null)).RunState);
+    }
+
+    [Fact]
     public void Checkpoints_faster_than_evaluations_keep_only_the_newest_waiting()
     {
         var shards = new SyntheticShards([10, 10, 10]);

@@ -141,6 +141,25 @@ public class ShardLedgerTests
     }
 
     [Fact]
+    public void An_epoch_that_closes_with_nothing_consumed_is_reported()
+    {
+        var ledger = new ShardLedger(["a.tar", "b.tar"], 0);
+        var a = ledger.NextLease("w")!;
+        var b = ledger.NextLease("w")!;
+        ledger.LeaseRead(a.LeaseId, 2, IndexRanges.From([0, 1]));
+        Assert.Equal([0], ledger.LeaseRead(b.LeaseId, 1, IndexRanges.From([0])));
+        Assert.True(ledger.ClosedWithoutSamples(0));
+
+        // One good sample is enough for an epoch to count.
+        var c = ledger.NextLease("w")!;
+        var d = ledger.NextLease("w")!;
+        ledger.LeaseRead(c.LeaseId, 2, IndexRanges.From([1]));
+        ledger.LeaseRead(d.LeaseId, 1, IndexRanges.From([0]));
+        Assert.Equal([1], ledger.Consumed([new SampleId(1, c.Shard, 0)]));
+        Assert.False(ledger.ClosedWithoutSamples(1));
+    }
+
+    [Fact]
     public void Stale_read_leases_are_released_after_the_timeout()
     {
         var now = new DateTime(2026, 1, 1);

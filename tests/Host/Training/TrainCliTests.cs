@@ -164,6 +164,28 @@ public sealed partial class TrainCliTests : IDisposable
         Assert.Contains("CUDA", output);
     }
 
+    [Fact]
+    public void A_training_set_without_one_readable_image_stops_the_run_with_its_reason()
+    {
+        // A real tar shard whose every member is named like a JPEG and is not one.
+        Directory.CreateDirectory(_dir);
+        string shard = Path.Combine(_dir, "broken-000000.tar");
+        using (var tar = new System.Formats.Tar.TarWriter(File.Create(shard)))
+            for (int i = 0; i < 6; i++)
+            {
+                var entry = new System.Formats.Tar.PaxTarEntry(System.Formats.Tar.TarEntryType.RegularFile, $"sample{i:D4}.jpg")
+                {
+                    DataStream = new MemoryStream(System.Text.Encoding.ASCII.GetBytes($"not a JPEG {i}")),
+                };
+                tar.WriteEntry(entry);
+            }
+        var args = Tiny.Concat(["--set", $"data.source=\"{shard}\"", "--run-dir", Path.Combine(_dir, "broken")]);
+        var (code, output) = Run(args, timeoutSeconds: 180);
+        Assert.Equal(1, code);
+        Assert.Contains("error: the run stopped at step 0: epoch 0 ended without one readable sample (6 bad", output);
+        Assert.Contains("litevae shards check", output);
+    }
+
     /// <summary>The quickstart as documented: a clear gain in held-out PSNR (minutes on a CPU).</summary>
     [Fact]
     [Trait("Category", "Slow")]
