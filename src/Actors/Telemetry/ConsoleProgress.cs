@@ -79,6 +79,40 @@ public sealed class ConsoleProgress : IDisposable
         }
     }
 
+    /// <summary>
+    /// A writer whose complete lines go through <see cref="Message"/>: installed as Console.Out while the
+    /// progress line is live, it keeps lines printed by other code (an evaluation's report, a log line) from
+    /// landing in the middle of the progress line. A partial line waits for its newline.
+    /// </summary>
+    public TextWriter LinesAbove() => TextWriter.Synchronized(new AboveWriter(this));
+
+    private sealed class AboveWriter(ConsoleProgress progress) : TextWriter
+    {
+        private readonly System.Text.StringBuilder _line = new();
+
+        public override System.Text.Encoding Encoding => progress._out.Encoding;
+
+        public override void Write(char value)
+        {
+            if (value == '\n')
+            {
+                progress.Message(_line.ToString().TrimEnd('\r'));
+                _line.Clear();
+            }
+            else
+            {
+                _line.Append(value);
+            }
+        }
+
+        public override void Flush()
+        {
+            if (_line.Length == 0) return;
+            progress.Message(_line.ToString());
+            _line.Clear();
+        }
+    }
+
     /// <summary>Shows the last line offered (if it was held back) and ends the line.</summary>
     public void Complete()
     {

@@ -90,6 +90,8 @@ internal static class TrainCommand
 
         public ProgressPrinter(Failure failure)
         {
+            // Other code of this process prints lines too (held-out evaluation reports): above the live line.
+            if (_display.Interactive) Console.SetOut(_display.LinesAbove());
             Receive<TrainerProtocol.TrainerProgress>(p => { if (_line?.Format(p) is { } line) _display.Report(line); });
             Receive<DeviceTrainer.TrainerRestored>(r =>
             {

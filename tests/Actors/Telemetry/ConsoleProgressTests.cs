@@ -37,6 +37,23 @@ public sealed class ConsoleProgressTests
     }
 
     [Fact]
+    public void LinesWrittenByOtherCodeGoAboveTheLiveLineWholeAndInOrder()
+    {
+        var w = new StringWriter { NewLine = "\n" };
+        var p = Make(w, interactive: true);
+        var other = p.LinesAbove();
+        other.NewLine = "\n";
+        p.Report("step 1/10");
+        other.Write("eval of step-1: ");
+        other.WriteLine("PSNR 15.2 dB");     // one line, written in two pieces
+        other.WriteLine("report: eval/step-1.json");
+        p.Complete();
+        Assert.Equal("\rstep 1/10\u001b[K" +
+                     "\r\u001b[Keval of step-1: PSNR 15.2 dB\nstep 1/10" +
+                     "\r\u001b[Kreport: eval/step-1.json\nstep 1/10\n", w.ToString());
+    }
+
+    [Fact]
     public void RedirectedOutputGetsPlainLinesAtTheLogInterval()
     {
         var w = new StringWriter { NewLine = "\n" };
