@@ -49,6 +49,24 @@ public class ShardLedgerTests
     }
 
     [Fact]
+    public void Dropping_repeated_batches_trains_every_sample_exactly_once_across_node_losses()
+    {
+        long dropped = 0;
+        for (int seed = 0; seed < 20; seed++)
+        {
+            var sim = new Simulation(new ShardLedger(Paths, 3), new Random(seed), trainOnce: true);
+            sim.Run(steps: 3000, killEvery: 37);
+            Assert.True(sim.ClosedEpochs.Count >= 2, $"seed {seed}: closed {sim.ClosedEpochs.Count}");
+            sim.AssertClosedEpochsComplete();
+            Assert.Equal(0, sim.TrueDuplicates);
+            Assert.Equal(0, sim.Ledger.Duplicated);
+            Assert.Equal(0, sim.Ledger.Lost);
+            dropped += sim.DroppedBatches;
+        }
+        Assert.True(dropped > 0, "no repeated batch ever reached the trainer: the drop path was not exercised");
+    }
+
+    [Fact]
     public void A_relisted_shard_skips_consumed_and_bad_samples()
     {
         var ledger = new ShardLedger(["a.tar"], 0);
@@ -213,8 +231,12 @@ public class ShardLedgerTests
     /// reports it; killing a worker drops its unconsumed batches. The truth (how often each sample was
     /// consumed) is counted here, apart from the ledger.
     /// </summary>
-    private sealed class Simulation(ShardLedger ledger, Random rng)
+    /// <param name="trainOnce">The trainer keeps a ConsumedLog and drops batches that repeat a trained
+    /// sample (what DeviceTrainer does); otherwise it trains whatever arrives.</param>
+    private sealed class Simulation(ShardLedger ledger, Random rng, bool trainOnce = false)
     {
+        private readonly ConsumedLog _log = new();
+        public long DroppedBatches { get; private set; }
         private sealed record Cursor(LeaseGrant Lease, string Worker, Queue<int> Remaining);
 
         private readonly List<Cursor> _cursors = [];
@@ -257,12 +279,21 @@ public class ShardLedgerTests
                 {
                     var (_, samples) = _inFlight[0];
                     _inFlight.RemoveAt(0);
+                    if (trainOnce && _log.Repeats(samples) > 0)
+                    {
+                        DroppedBatches++;
+                        ledger.Dropped(samples);
+                        continue;
+                    }
+                    _log.Add(samples);
                     foreach (var s in samples)
                     {
                         _consumedCount[s] = _consumedCount.GetValueOrDefault(s) + 1;
                         if (_consumedCount[s] > 1) TrueDuplicates++;
                     }
-                    ClosedEpochs.AddRange(ledger.Consumed(samples));
+                    var closed = ledger.Consumed(samples);
+                    ClosedEpochs.AddRange(closed);
+                    foreach (int e in closed) _log.CloseThrough(e);
                 }
                 if (killEvery > 0 && step % killEvery == 0)
                 {
