@@ -108,7 +108,9 @@ public sealed class InProcessClusterTests : Akka.TestKit.Xunit2.TestKit, IDispos
         var done = run.ExpectMsg<RunFinished>(Long);
         Assert.True(done.Failed);
         Assert.Equal(0, done.Step);
-        Assert.Contains("epoch 0 ended without one readable sample (10 bad, 0 shard(s) abandoned)", done.Reason);
+        // At least epoch 0's 10 samples are bad; the next epoch's reads may already have been counted.
+        var bad = System.Text.RegularExpressions.Regex.Match(done.Reason, @"^epoch 0 ended without one readable sample \((\d+) bad, 0 shard\(s\) abandoned\)");
+        Assert.True(bad.Success && int.Parse(bad.Groups[1].Value) >= 10, done.Reason);
         Assert.Contains("litevae shards check", done.Reason);
         Assert.Equal(Coordinator.RunFinishedState, AskGateway<ClusterStatus>(gateway, new GetClusterStatus(null)).RunState);
     }
@@ -120,7 +122,7 @@ public sealed class InProcessClusterTests : Akka.TestKit.Xunit2.TestKit, IDispos
         var run = WatchRun();
         var plan = TestNodes.Plan(_runDir, shards, maxSteps: 60, checkpointEvery: 5) with { EvalEachCheckpoint = true };
         var (gateway, proxy) = StartCoreAndCoordinator(plan);
-        RoleStarter.StartEvaluator(Sys, new EvalRoleOptions("local", r => new SyntheticEvalJob(r, TimeSpan.FromMilliseconds(300)),
+        RoleStarter.StartEvaluator(Sys, new EvalRoleOptions("local", r => new SyntheticEvalJob(r, TimeSpan.FromSeconds(1)),
             TestNodes.Dispatcher, TimeSpan.FromMilliseconds(300)), proxy);
         AwaitCondition(() => AskGateway<ClusterStatus>(gateway, new GetClusterStatus(null)).Members.Count > 0, Long);
         Thread.Sleep(1000);   // the evaluator's first heartbeat: checkpoint jobs start only with an eval node up
