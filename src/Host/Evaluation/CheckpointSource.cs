@@ -154,10 +154,7 @@ internal sealed record CheckpointSource(
             {
                 foreach (var t in tensors.Values) t.Dispose();
             }
-            model.eval();
-            if (dtype != ScalarType.Float32) model.to(dtype);
-            if (device.type != DeviceType.CPU) model.to(device);
-            return model;
+            return Inference.ModelLoader.Place(model, device, dtype);
         }
         catch
         {

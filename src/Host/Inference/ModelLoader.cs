@@ -23,15 +23,21 @@ public static class ModelLoader
         {
             // Header checked against the model's state dict before any tensor is read; pickles refused.
             CheckpointGuard.LoadInto(model, weightsPath, owns: key => ModelPrefixes.Any(p => key.StartsWith(p, StringComparison.Ordinal)));
-            model.eval();
-            if (dtype != ScalarType.Float32) model.to(dtype);
-            if (device.type != DeviceType.CPU) model.to(device);
-            return model;
+            return Place(model, device, dtype);
         }
         catch
         {
             model.Dispose();
             throw;
         }
+    }
+
+    /// <summary>A loaded model made ready for inference: eval mode, then <paramref name="dtype"/> and <paramref name="device"/>.</summary>
+    public static LiteAutoencoder Place(LiteAutoencoder model, Device device, ScalarType dtype)
+    {
+        model.eval();
+        if (dtype != ScalarType.Float32) model.to(dtype);
+        if (device.type != DeviceType.CPU) model.to(device);
+        return model;
     }
 }

@@ -33,6 +33,29 @@ public sealed class CheckpointStoreTests : IDisposable
         return snap;
     }
 
+    /// <summary>A toy model with fp32 master weights and Adam: what the store tests checkpoint.</summary>
+    private sealed class Toy : IDisposable
+    {
+        private readonly ToyNet _net = new(seed: 2);
+        private readonly MasterWeights _master;
+        private readonly FusedAdam _adam;
+
+        public Toy()
+        {
+            _master = MasterWeights.Create(_net, Precision.Fp32);
+            _adam = new FusedAdam(_master.Params, _master.Grads, new AdamOptions());
+        }
+
+        public CheckpointSnapshot Snapshot(long step, double? psnr = null) => CheckpointStoreTests.Snapshot(_net, _master, _adam, step, psnr);
+
+        public void Dispose()
+        {
+            _adam.Dispose();
+            _master.Dispose();
+            _net.Dispose();
+        }
+    }
+
     private static void TrainSteps(ToyNet net, MasterWeights master, FusedAdam adam, int from, int to)
     {
         for (int i = from; i < to; i++)
@@ -90,13 +113,11 @@ public sealed class CheckpointStoreTests : IDisposable
     [Fact]
     public void RetentionKeepsTheNewestAndTheBest()
     {
-        using var net = new ToyNet(seed: 2);
-        using var master = MasterWeights.Create(net, Precision.Fp32);
-        using var adam = new FusedAdam(master.Params, master.Grads, new AdamOptions());
+        using var toy = new Toy();
         string ckpts = Path.Combine(_dir, "checkpoints");
         double[] psnr = [20, 25, 22, 21, 23];
         for (int s = 1; s <= 5; s++)
-            using (var snap = Snapshot(net, master, adam, s * 10, psnr[s - 1]))
+            using (var snap = toy.Snapshot(s * 10, psnr[s - 1]))
                 CheckpointStore.Write(ckpts, snap, new RetentionPolicy(KeepLast: 2, KeepBest: true));
 
         var steps = CheckpointStore.List(ckpts).Select(c => c.Step).ToArray();
@@ -109,14 +130,12 @@ public sealed class CheckpointStoreTests : IDisposable
     [Fact]
     public void APinnedCheckpointOutlivesRetentionUntilItIsUnpinned()
     {
-        using var net = new ToyNet(seed: 2);
-        using var master = MasterWeights.Create(net, Precision.Fp32);
-        using var adam = new FusedAdam(master.Params, master.Grads, new AdamOptions());
+        using var toy = new Toy();
         string ckpts = Path.Combine(_dir, "checkpoints");
         var keepOne = new RetentionPolicy(KeepLast: 1, KeepBest: false);
         void Save(long step)
         {
-            using var snap = Snapshot(net, master, adam, step);
+            using var snap = toy.Snapshot(step);
             CheckpointStore.Write(ckpts, snap, keepOne);
         }
 
@@ -146,11 +165,9 @@ public sealed class CheckpointStoreTests : IDisposable
     [Fact]
     public async Task PinningWaitsWhileAnotherProcessHoldsTheCheckpointLock()
     {
-        using var net = new ToyNet(seed: 2);
-        using var master = MasterWeights.Create(net, Precision.Fp32);
-        using var adam = new FusedAdam(master.Params, master.Grads, new AdamOptions());
+        using var toy = new Toy();
         string ckpts = Path.Combine(_dir, "checkpoints");
-        using (var snap = Snapshot(net, master, adam, 1))
+        using (var snap = toy.Snapshot(1))
             CheckpointStore.Write(ckpts, snap, new RetentionPolicy());
 
         // flock is per open file: a second open of the lock file conflicts like another process would.
@@ -165,12 +182,10 @@ public sealed class CheckpointStoreTests : IDisposable
     [Fact]
     public void DamagedOrIncompleteCheckpointsAreRejectedWithTheFileNamed()
     {
-        using var net = new ToyNet(seed: 2);
-        using var master = MasterWeights.Create(net, Precision.Fp32);
-        using var adam = new FusedAdam(master.Params, master.Grads, new AdamOptions());
+        using var toy = new Toy();
         string ckpts = Path.Combine(_dir, "checkpoints");
         string dir;
-        using (var snap = Snapshot(net, master, adam, 7))
+        using (var snap = toy.Snapshot(7))
             dir = CheckpointStore.Write(ckpts, snap, new RetentionPolicy());
 
         string model = Path.Combine(dir, "model.safetensors");
@@ -179,7 +194,7 @@ public sealed class CheckpointStoreTests : IDisposable
         Assert.Contains("model.safetensors", e.Message);
         Assert.Contains("damaged", e.Message);
 
-        using (var snap = Snapshot(net, master, adam, 8))
+        using (var snap = toy.Snapshot(8))
             dir = CheckpointStore.Write(ckpts, snap, new RetentionPolicy());
         File.Delete(Path.Combine(dir, "optimizer.safetensors"));
         e = Assert.Throws<InvalidDataException>(() => CheckpointDir.Open(dir));
@@ -194,21 +209,19 @@ public sealed class CheckpointStoreTests : IDisposable
     [Fact]
     public void AnInterruptedWriteLeavesThePreviousCheckpointAsLast()
     {
-        using var net = new ToyNet(seed: 2);
-        using var master = MasterWeights.Create(net, Precision.Fp32);
-        using var adam = new FusedAdam(master.Params, master.Grads, new AdamOptions());
+        using var toy = new Toy();
         string ckpts = Path.Combine(_dir, "checkpoints");
-        using (var snap = Snapshot(net, master, adam, 1))
+        using (var snap = toy.Snapshot(1))
             CheckpointStore.Write(ckpts, snap, new RetentionPolicy());
         // Simulate dying after the first file of the next checkpoint.
-        using (var snap = Snapshot(net, master, adam, 2))
+        using (var snap = toy.Snapshot(2))
             Assert.Throws<InvalidOperationException>(() => CheckpointStore.Write(ckpts, snap, new RetentionPolicy(),
                 afterEachFile: _ => throw new InvalidOperationException("killed")));
         Assert.Single(Directory.EnumerateDirectories(ckpts, ".tmp-*"));
         Assert.Equal(1, CheckpointDir.Open(_dir).State.Step);
         Assert.Equal(new long[] { 1 }, CheckpointStore.List(ckpts).Select(c => c.Step));
         // The next successful write cleans the leftover up.
-        using (var snap = Snapshot(net, master, adam, 3))
+        using (var snap = toy.Snapshot(3))
             CheckpointStore.Write(ckpts, snap, new RetentionPolicy());
         Assert.Empty(Directory.EnumerateFileSystemEntries(ckpts, ".tmp-*"));
         Assert.Equal(3, CheckpointDir.Open(_dir).State.Step);
@@ -217,15 +230,13 @@ public sealed class CheckpointStoreTests : IDisposable
     [Fact]
     public void AsyncWriterWritesOnAnotherThreadAndReportsFailures()
     {
-        using var net = new ToyNet(seed: 2);
-        using var master = MasterWeights.Create(net, Precision.Fp32);
-        using var adam = new FusedAdam(master.Params, master.Grads, new AdamOptions());
+        using var toy = new Toy();
         string ckpts = Path.Combine(_dir, "checkpoints");
         int callerThread = Environment.CurrentManagedThreadId, writerThread = -1;
         using (var writer = new AsyncCheckpointWriter(ckpts, new RetentionPolicy(), _ => writerThread = Environment.CurrentManagedThreadId))
         {
-            writer.Submit(Snapshot(net, master, adam, 1));
-            writer.Submit(Snapshot(net, master, adam, 2));
+            writer.Submit(toy.Snapshot(1));
+            writer.Submit(toy.Snapshot(2));
             writer.WaitIdle();
             Assert.EndsWith("step-00000002", writer.LastWritten);
         }
@@ -234,7 +245,7 @@ public sealed class CheckpointStoreTests : IDisposable
 
         File.WriteAllText(Path.Combine(_dir, "blocker"), "");
         using var failing = new AsyncCheckpointWriter(Path.Combine(_dir, "blocker", "checkpoints"), new RetentionPolicy());
-        failing.Submit(Snapshot(net, master, adam, 3));
+        failing.Submit(toy.Snapshot(3));
         var e = Assert.Throws<IOException>(() => failing.WaitIdle());
         Assert.Contains("blocker", e.Message);
     }
