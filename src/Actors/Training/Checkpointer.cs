@@ -49,6 +49,8 @@ public sealed class Checkpointer : ReceiveActor
             var waiting = _pending.Where(p => p.Droppable).ToList();
             foreach (var old in waiting.Take(Math.Max(0, waiting.Count - 1)))
             {
+                _log.Warning("checkpoint step {0} dropped: the disk is behind (step {1} waiting, {2} being written)",
+                    old.Snapshot.Step, w.Snapshot.Step, _running?.Snapshot.Step);
                 old.Snapshot.Dispose();
                 _pending.Remove(old);
             }
