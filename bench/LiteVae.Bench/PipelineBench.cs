@@ -20,7 +20,9 @@ namespace LiteVae.Bench;
 /// chunks over loopback): batches/s delivered and the fraction of time the trainer waited for data;
 /// across processes also MB/s. Then, under a very slow consumer, the bytes each stage holds: its bound
 /// and the peak.
-/// Usage: litevae-bench pipeline [--steps 120] [--step-ms 60] [--decode-ms 5] [--batch 16] [--size 128] [--workers 1,2,4] [--out FILE]
+/// Usage: litevae-bench pipeline [--steps 120] [--step-ms 60] [--decode-ms 5] [--batch 16] [--size 128] [--workers 1,2,4]
+///        [--shards 16x200] [--out FILE]   (--shards: how many shards × samples per shard; an epoch smaller than a
+///        batch or two shows the cost of epoch turnover, where each epoch's leases go through the coordinator)
 /// </summary>
 internal sealed class PipelineBench : IBenchmark
 {
@@ -28,14 +30,14 @@ internal sealed class PipelineBench : IBenchmark
 
     public string Description => "data wait and batches/s with 1/2/4 decode workers, in one process and across two; stage memory bounds";
 
-    private sealed record Opts(int Steps, int StepMs, double DecodeMs, int Batch, int Size, int[] Workers, string? Out)
+    private sealed record Opts(int Steps, int StepMs, double DecodeMs, int Batch, int Size, int[] Workers, string? Out, string ShardShape = "16x200")
     {
         public static Opts Parse(string[] a)
         {
             string? Get(string k) { int i = Array.IndexOf(a, k); return i >= 0 && i + 1 < a.Length ? a[i + 1] : null; }
             return new Opts(int.Parse(Get("--steps") ?? "120"), int.Parse(Get("--step-ms") ?? "60"),
                 double.Parse(Get("--decode-ms") ?? "5", CultureInfo.InvariantCulture), int.Parse(Get("--batch") ?? "16"),
-                int.Parse(Get("--size") ?? "128"), (Get("--workers") ?? "1,2,4").Split(',').Select(int.Parse).ToArray(), Get("--out"));
+                int.Parse(Get("--size") ?? "128"), (Get("--workers") ?? "1,2,4").Split(',').Select(int.Parse).ToArray(), Get("--out"), Get("--shards") ?? "16x200");
         }
     }
 
@@ -49,7 +51,7 @@ internal sealed class PipelineBench : IBenchmark
         report.AppendLine(CultureInfo.InvariantCulture,
             $"Machine: {Environment.ProcessorCount} cores ({Environment.OSVersion}), shared with other builds while measured. " +
             $"Trainer stand-in: {o.StepMs} ms per step, batch {o.Batch} of {o.Size}², uint8 ({Bytes(o.Batch * 3L * o.Size * o.Size)} per batch). " +
-            $"Decode stand-in: {o.DecodeMs} ms of CPU per sample. Needed to keep the trainer fed: {1000.0 / o.StepMs:F1} batches/s = " +
+            $"Decode stand-in: {o.DecodeMs} ms of CPU per sample. Shards: {o.ShardShape} (count × samples). Needed to keep the trainer fed: {1000.0 / o.StepMs:F1} batches/s = " +
             $"{o.Batch * 1000.0 / o.StepMs:F0} samples/s, i.e. {o.Batch * o.DecodeMs / o.StepMs:F2} decode cores.");
         report.AppendLine();
         report.AppendLine("| transport | decode workers | batches/s | trainer waiting for data | MB/s across nodes | steps |");
@@ -89,9 +91,13 @@ internal sealed class PipelineBench : IBenchmark
 
     private static DataRoleOptions DataRole(Opts o, int workers, string node) =>
         new(new DataNodeSettings(node, 2, new PipelineBounds(workers, 32, 32, 4), 256 * 1024, TimeSpan.FromMilliseconds(500)),
-            _ => new DataPipelineParts(new DataShape(o.Batch, o.Size, o.Size), Shards(), new SyntheticDecoder(0, TimeSpan.FromMilliseconds(o.DecodeMs))));
+            _ => new DataPipelineParts(new DataShape(o.Batch, o.Size, o.Size), Shards(o), new SyntheticDecoder(0, TimeSpan.FromMilliseconds(o.DecodeMs))));
 
-    private static SyntheticShards Shards() => new(Enumerable.Repeat(200, 16).ToArray(), encodedBytes: 40_000);
+    private static SyntheticShards Shards(Opts o)
+    {
+        var nm = o.ShardShape.Split('x');
+        return new(Enumerable.Repeat(int.Parse(nm[1], CultureInfo.InvariantCulture), int.Parse(nm[0], CultureInfo.InvariantCulture)).ToArray(), encodedBytes: 40_000);
+    }
 
     private static Result RunTraining(Opts o, int workers, bool remote)
     {
@@ -105,7 +111,7 @@ internal sealed class PipelineBench : IBenchmark
             cluster.Join(cluster.SelfAddress);
             var engine = new SyntheticEngine.Options { StepTime = TimeSpan.FromMilliseconds(o.StepMs) };
             var store = new SyntheticStore();
-            var plan = new RunPlan("bench = 1", runDir, Shards().Paths, 1, o.Steps, 1_000_000, 10, false);
+            var plan = new RunPlan("bench = 1", runDir, Shards(o).Paths, 1, o.Steps, 1_000_000, 10, false);
             var proxy = RoleStarter.StartCoordinatorProxy(system);
             RoleStarter.StartCoordinator(system, new CoordinatorRoleOptions(plan, store, CoordinatorSettings.Default with { LeaveClusterWhenStopped = false }));
             var finished = new TaskCompletionSource<RunFinished>();
@@ -125,7 +131,7 @@ internal sealed class PipelineBench : IBenchmark
                 if (Path.GetFileNameWithoutExtension(exe) == "dotnet") argv.Add(typeof(PipelineBench).Assembly.Location);
                 argv.AddRange(["pipeline", "--data-node", $"{self.Host}:{self.Port}", workers.ToString(CultureInfo.InvariantCulture),
                     o.Batch.ToString(CultureInfo.InvariantCulture), o.Size.ToString(CultureInfo.InvariantCulture),
-                    o.DecodeMs.ToString(CultureInfo.InvariantCulture)]);
+                    o.DecodeMs.ToString(CultureInfo.InvariantCulture), o.ShardShape]);
                 child = Process.Start(new ProcessStartInfo(exe, argv) { UseShellExecute = false });
             }
             else
@@ -152,7 +158,7 @@ internal sealed class PipelineBench : IBenchmark
     /// <summary>The child process of the two-process runs: a data node joining the parent's cluster.</summary>
     private static int RunDataNode(string[] a)
     {
-        var o = new Opts(0, 0, double.Parse(a[5], CultureInfo.InvariantCulture), int.Parse(a[3]), int.Parse(a[4]), [], null);
+        var o = new Opts(0, 0, double.Parse(a[5], CultureInfo.InvariantCulture), int.Parse(a[3]), int.Parse(a[4]), [], null, a[6]);
         var system = ActorSystem.Create(ClusterRoles.SystemName, NodeConfig([ClusterRoles.Data]));
         var parts = a[1].Split(':');
         Akka.Cluster.Cluster.Get(system).Join(new Address("akka.tcp", ClusterRoles.SystemName, parts[0], int.Parse(parts[1])));
@@ -164,7 +170,7 @@ internal sealed class PipelineBench : IBenchmark
 
     private static IEnumerable<(string Stage, long Bound, long Peak)> SlowConsumer(Opts o)
     {
-        var shards = Shards();
+        var shards = Shards(o);
         var parts = new DataPipelineParts(new DataShape(o.Batch, o.Size, o.Size), shards, new SyntheticDecoder(0, TimeSpan.FromMilliseconds(o.DecodeMs)));
         var bounds = new PipelineBounds(4, 32, 32, 4);
         var pipeline = new BatchPipeline(parts, bounds, 1);

@@ -66,6 +66,32 @@ public class ShardLedgerTests
         Assert.True(dropped > 0, "no repeated batch ever reached the trainer: the drop path was not exercised");
     }
 
+    [Theory]
+    [InlineData(17, 61)]     // 34 samples an epoch: epochs open until they hold 2048 samples (61 × 34 = 2074)
+    [InlineData(5000, 3)]    // a large data set never has more than three epochs open
+    public void A_small_data_set_keeps_enough_epochs_open_to_fill_the_pipeline(int shardSize, int expectedOpen)
+    {
+        var ledger = new ShardLedger(["a.tar", "b.tar"], 0);
+        var epochs = new HashSet<int>();
+        // Before any shard has been read its size is unknown: three epochs, as for any data set.
+        var unread = new List<LeaseGrant>();
+        while (ledger.NextLease("w") is { } g) { unread.Add(g); epochs.Add(g.Epoch); }
+        Assert.Equal(3, epochs.Count);
+        // Once sizes are known (reads done, nothing trained yet), a small set opens more.
+        foreach (var g in unread) ledger.LeaseRead(g.LeaseId, shardSize, IndexRanges.Empty);
+        while (ledger.NextLease("w") is { } g)
+        {
+            epochs.Add(g.Epoch);
+            ledger.LeaseRead(g.LeaseId, shardSize, IndexRanges.Empty);
+        }
+        Assert.Equal(expectedOpen, epochs.Count);
+        Assert.InRange(epochs.Count, 3, ShardLedger.MaxOpenEpochsSmallData);
+        // Training the oldest epoch closes it, and one more opens in its place.
+        var closed = ledger.Consumed(Enumerable.Range(0, 2).SelectMany(s => Enumerable.Range(0, shardSize).Select(i => new SampleId(0, s, i))));
+        Assert.Equal([0], closed);
+        Assert.NotNull(ledger.NextLease("w"));
+    }
+
     [Fact]
     public void A_relisted_shard_skips_consumed_and_bad_samples()
     {
