@@ -53,6 +53,18 @@ public sealed record ExperimentConfig(
 /// </summary>
 public static class ExperimentConfigBinder
 {
+    /// <summary>Crops must fit the networks: the encoder's downsampling (2^dct_levels) and, while training, UNetGAN's
+    /// six halvings. Caught here so a run refuses to start instead of failing at its first step on every trainer.</summary>
+    private static void CheckResolution(string source, string section, int resolution, AutoencoderConfig model, DiscriminatorConfig? disc)
+    {
+        int factor = model.Encoder.Downsampling;
+        if (resolution % factor != 0)
+            throw new ConfigException($"{source}: key '{section}.resolution' = {resolution} must be a multiple of {factor} (the encoder downsamples by {factor}).");
+        if (disc is UNetGanConfig && resolution % UNetGanDiscriminator.SizeMultiple != 0)
+            throw new ConfigException($"{source}: key '{section}.resolution' = {resolution} must be a multiple of {UNetGanDiscriminator.SizeMultiple} " +
+                "for the unetgan discriminator (six 2x downsamplings); use 64, 128, 256… or another discriminator.");
+    }
+
     private static readonly string[] TopLevel = ["experiment", "model", "discriminator", "data", "eval-data", "trainer", "loss", "checkpoint", "eval"];
     private static readonly string[] ExperimentKeys = ["name"];
     private static readonly string[] TrainerKeys =
@@ -82,6 +94,9 @@ public static class ExperimentConfigBinder
         var disc = file.Has("discriminator") ? DiscriminatorConfigBinder.Bind(file) : new NullDiscriminatorConfig();
         var data = DataConfigBinder.Bind(file, "data");
         var evalData = file.Has("eval-data") ? DataConfigBinder.Bind(file, "eval-data") : null;
+
+        CheckResolution(file.Source, "data", data.Resolution, model, disc);
+        if (evalData is not null) CheckResolution(file.Source, "eval-data", evalData.Resolution, model, null);
 
         var t = Section(file, "trainer", TrainerKeys);
         var run = new RunSettings(

@@ -110,4 +110,17 @@ public sealed class ExperimentConfigBinderTests
         var e = Assert.Throws<ConfigException>(() => ExperimentConfigBinder.Bind(HoconFile.Parse(Minimal, "exp.conf", [setting])));
         Assert.Contains(expected, e.Message);
     }
+
+    [Fact]
+    public void A_crop_the_unetgan_discriminator_cannot_take_is_refused_before_the_run_starts()
+    {
+        var e = Assert.Throws<ConfigException>(() => ExperimentConfigBinder.Load(RepoPaths.Configs("phase-b.conf"), ["data.resolution=32"]));
+        Assert.Contains("key 'data.resolution' = 32 must be a multiple of 64 for the unetgan discriminator", e.Message);
+        // An encoder with four wavelet levels downsamples by 16: a multiple of 8 is not enough.
+        var deep = Assert.Throws<ConfigException>(() => ExperimentConfigBinder.Bind(HoconFile.Parse(Minimal, "exp.conf",
+            ["model.encoder.dct_levels=4", "model.decoder.channel_mult=[1,2,2,2,2]", "data.resolution=40"])));
+        Assert.Contains("key 'data.resolution' = 40 must be a multiple of 16 (the encoder downsamples by 16)", deep.Message);
+        // The held-out crop goes through the autoencoder only: 32 is fine there.
+        Assert.Equal(32, ExperimentConfigBinder.Load(RepoPaths.Configs("phase-b.conf"), ["eval-data.resolution=32"]).EvalData!.Resolution);
+    }
 }
