@@ -30,6 +30,8 @@ public sealed class DataParallelRank(DistributedSettings settings) : IDisposable
     public int Rank => _control?.Rank ?? -1;
     public int WorldSize => _control?.WorldSize ?? 1;
     public bool InGroup => _control is not null;
+    /// <summary>The gradient communicator is broken (aborted or failed); for tests.</summary>
+    internal bool DataBroken => _data?.IsBroken ?? false;
 
     private TcpCollectiveOptions Tcp => new(settings.TcpAddress, settings.JoinTimeout, settings.OperationTimeout);
 
@@ -83,16 +85,37 @@ public sealed class DataParallelRank(DistributedSettings settings) : IDisposable
     public void LeadStep(LiteVaeTrainer trainer, ReadOnlySpan<byte> pixels, long[] shape)
     {
         var control = _control ?? throw new InvalidOperationException("not in a group.");
-        var layout = Layout(shape[0]);
-        using (var header = tensor(new[] { StepHeader, shape[0], shape[1], shape[2], shape[3] }))
-            control.Broadcast(header, 0);
-        using (var bytes = tensor(pixels.ToArray()))
-            control.Broadcast(bytes, 0);
-        trainer.TrainStep(layout.SliceRows(pixels), [layout.PerRankBatch, shape[1], shape[2], shape[3]]);
+        try
+        {
+            var layout = Layout(shape[0]);
+            using (var header = tensor(new[] { StepHeader, shape[0], shape[1], shape[2], shape[3] }))
+                control.Broadcast(header, 0);
+            using (var bytes = tensor(pixels.ToArray()))
+                control.Broadcast(bytes, 0);
+            trainer.TrainStep(layout.SliceRows(pixels), [layout.PerRankBatch, shape[1], shape[2], shape[3]]);
+        }
+        catch (Exception e)
+        {
+            AbortAfter(e);
+            throw;
+        }
     }
 
     /// <summary>Followers: waits for the leader's next batch (at most the operation timeout) and trains on this rank's slice.</summary>
     public FollowerStep FollowStep(LiteVaeTrainer trainer)
+    {
+        try
+        {
+            return Follow(trainer);
+        }
+        catch (Exception e)
+        {
+            AbortAfter(e);
+            throw;
+        }
+    }
+
+    private FollowerStep Follow(LiteVaeTrainer trainer)
     {
         var control = _control ?? throw new InvalidOperationException("not in a group.");
         long[] h;
@@ -124,6 +147,13 @@ public sealed class DataParallelRank(DistributedSettings settings) : IDisposable
         using var header = tensor(new[] { EndHeader, 0L, 0L, 0L, 0L });
         control.Broadcast(header, 0);
     }
+
+    /// <summary>
+    /// A step that failed leaves this rank out of lockstep for good, whichever communicator broke: abort both.
+    /// Otherwise the other one (NCCL, with an all-reduce queued that a dead peer never joins) would make
+    /// Dispose wait for the operation timeout (minutes) before this rank could rejoin a new generation.
+    /// </summary>
+    private void AbortAfter(Exception e) => Abort($"rank {Rank} failed a step: {e.GetBaseException().Message}");
 
     /// <summary>Any thread: breaks both communicators (blocked calls return with a CollectiveException).</summary>
     public void Abort(string reason)
