@@ -123,38 +123,29 @@ internal sealed record CheckpointSource(
     public AutoencoderConfig BindConfig() => ModelConfigBinder.Bind(HoconFile.Load(ConfigPath));
 
     /// <summary>
-    /// Builds the model from the config, loads the weights strictly (keys outside encoder./decoder./quantizer.,
-    /// such as a training checkpoint's loss.*, are ignored), then moves it to the device and dtype.
+    /// Builds the model from the config and loads the weights through <see cref="CheckpointGuard"/> (header
+    /// checked against the model before any tensor is read; pickles refused; keys outside encoder./decoder./
+    /// quantizer., such as a training checkpoint's loss.*, are ignored), then moves it to the device and dtype.
+    /// A refusal is reworded for evaluation: a damaged file needs another checkpoint, a mismatch another --model.
     /// </summary>
     public LiteAutoencoder Load(Device device, ScalarType dtype)
     {
-        var config = BindConfig();
-        var model = new LiteAutoencoder(config);
+        var model = new LiteAutoencoder(BindConfig());
         try
         {
-            Dictionary<string, Tensor> tensors;
-            try
-            {
-                tensors = Safetensors.Load(WeightsPath, key => Inference.ModelLoader.ModelPrefixes.Any(p => key.StartsWith(p, StringComparison.Ordinal)));
-            }
-            catch (InvalidDataException e)
-            {
-                throw new InvalidDataException($"{e.Message.TrimEnd('.')}: the checkpoint is damaged or not a LiteVAE weights file.", e);
-            }
-            try
-            {
-                StateDict.Load(model, tensors, WeightsPath, strict: true);
-            }
-            catch (StateDictMismatchException e)
-            {
-                throw new ArgumentException($"{e.Message} The weights were trained with another model configuration than {ConfigPath} " +
-                                            "(another preset, embed_dim or width): evaluate them with the config they were trained with (--model).", e);
-            }
-            finally
-            {
-                foreach (var t in tensors.Values) t.Dispose();
-            }
+            CheckpointGuard.LoadInto(model, WeightsPath, owns: Inference.ModelLoader.OwnsKey);
             return Inference.ModelLoader.Place(model, device, dtype);
+        }
+        catch (CheckpointRefusedException e) when (e.Reason == RefusalReason.Damaged)
+        {
+            model.Dispose();
+            throw new InvalidDataException($"{e.Message.TrimEnd('.')}: the checkpoint is damaged or not a LiteVAE weights file.", e);
+        }
+        catch (CheckpointRefusedException e) when (e.Reason == RefusalReason.OtherModel)
+        {
+            model.Dispose();
+            throw new ArgumentException($"{e.Message} The weights were trained with another model configuration than {ConfigPath} " +
+                                        "(another preset, embed_dim or width): evaluate them with the config they were trained with (--model).", e);
         }
         catch
         {

@@ -13,6 +13,8 @@ public static class ModelLoader
     /// checkpoint's loss.* discriminator, for example) are not part of the model and are ignored.</summary>
     public static readonly string[] ModelPrefixes = ["encoder.", "decoder.", "quantizer."];
 
+    public static bool OwnsKey(string key) => ModelPrefixes.Any(p => key.StartsWith(p, StringComparison.Ordinal));
+
     public static LiteAutoencoder Load(string modelConf, string weightsPath, Device device, ScalarType dtype)
     {
         var config = ModelConfigBinder.Bind(HoconFile.Load(modelConf));
@@ -22,7 +24,7 @@ public static class ModelLoader
         try
         {
             // Header checked against the model's state dict before any tensor is read; pickles refused.
-            CheckpointGuard.LoadInto(model, weightsPath, owns: key => ModelPrefixes.Any(p => key.StartsWith(p, StringComparison.Ordinal)));
+            CheckpointGuard.LoadInto(model, weightsPath, owns: OwnsKey);
             return Place(model, device, dtype);
         }
         catch

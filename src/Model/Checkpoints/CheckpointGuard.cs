@@ -10,8 +10,22 @@ public sealed record TensorSpec(string Key, ScalarType DType, long[] Shape)
     public long ElementCount => Shape.Aggregate(1L, (a, b) => checked(a * b));
 }
 
+/// <summary>Why a checkpoint was refused: callers word their advice by it (another file, or another --model).</summary>
+public enum RefusalReason
+{
+    /// <summary>A pickle, a zip, a directory or another format than safetensors.</summary>
+    UnsafeFormat,
+    /// <summary>Not a whole safetensors file (cut short, a bad header, bytes no tensor declares).</summary>
+    Damaged,
+    /// <summary>A sound file whose keys, shapes or dtypes are not the model's: written for another configuration.</summary>
+    OtherModel,
+}
+
 /// <summary>A checkpoint refused before anything was loaded from it; the message says why and what to do.</summary>
-public sealed class CheckpointRefusedException(string message) : Exception(message);
+public sealed class CheckpointRefusedException(string message, RefusalReason reason) : Exception(message)
+{
+    public RefusalReason Reason { get; } = reason;
+}
 
 /// <summary>
 /// The one door model weights come in through when they may come from someone else (a path in a
@@ -43,7 +57,15 @@ public static class CheckpointGuard
     {
         RefuseUnsafeFormat(path);
         CheckHeaderLength(path, HeaderLimit(expected.Count + 16));
-        var header = Safetensors.ReadHeader(path);
+        SafetensorsHeader header;
+        try { header = Safetensors.ReadHeader(path); }
+        catch (InvalidDataException e) { throw new CheckpointRefusedException($"{path}: not a readable safetensors file ({e.Message}).", RefusalReason.Damaged); }
+        // Every data byte must belong to a tensor: no trailing or hidden payload, nothing cut short.
+        long declared = header.Entries.Sum(e => e.End - e.Begin);
+        long data = new FileInfo(path).Length - header.DataStart;
+        if (declared != data)
+            throw new CheckpointRefusedException($"{path}: the file holds {data} data bytes but its tensors account for {declared}: " +
+                "it is cut short or carries bytes no tensor declares; nothing was loaded.", RefusalReason.Damaged);
         var problems = new List<string>();
         var missing = new List<string>();
         var byKey = header.Entries.ToDictionary(e => e.Name, StringComparer.Ordinal);
@@ -62,16 +84,11 @@ public static class CheckpointGuard
         var unexpected = header.Entries.Where(e => !known.Contains(e.Name) && (owns is null || owns(e.Name))).Select(e => e.Name).ToList();
         if (unexpected.Count > 0)
             problems.Add($"{unexpected.Count} unexpected: {List(unexpected)}");
-        // Every data byte must belong to a tensor: no trailing or hidden payload beyond what the header declares.
-        long declared = header.Entries.Sum(e => e.End - e.Begin);
-        long data = new FileInfo(path).Length - header.DataStart;
-        if (declared != data)
-            problems.Add($"the file holds {data} data bytes but its tensors account for {declared}");
         if (problems.Count > 0)
             throw new CheckpointRefusedException(
                 $"{path}: does not match the model configuration, nothing was loaded: {string.Join("; ", problems.Take(8))}" +
                 $"{(problems.Count > 8 ? $"; and {problems.Count - 8} more" : "")}. " +
-                "Was it written for another model config? (the config used for training is in the checkpoint's config.conf)");
+                "Was it written for another model config? (the config used for training is in the checkpoint's config.conf)", RefusalReason.OtherModel);
         return header;
     }
 
@@ -99,7 +116,7 @@ public static class CheckpointGuard
     public static void RefuseUnsafeFormat(string path)
     {
         if (Directory.Exists(path))
-            throw new CheckpointRefusedException($"{path}: is a directory; pass the .safetensors file (or open the checkpoint directory with CheckpointDir).");
+            throw new CheckpointRefusedException($"{path}: is a directory; pass the .safetensors file (or open the checkpoint directory with CheckpointDir).", RefusalReason.UnsafeFormat);
         string ext = Path.GetExtension(path).ToLowerInvariant();
         if (PickleExtensions.Contains(ext))
             throw PickleRefused(path, $"its name ends in {ext}");
@@ -115,23 +132,23 @@ public static class CheckpointGuard
                 throw PickleRefused(path, "it is a pickle stream");
         }
         if (ext != ".safetensors")
-            throw new CheckpointRefusedException($"{path}: checkpoints must be .safetensors files.");
+            throw new CheckpointRefusedException($"{path}: checkpoints must be .safetensors files.", RefusalReason.UnsafeFormat);
     }
 
     private static CheckpointRefusedException PickleRefused(string path, string why) =>
         new($"{path}: refused, {why}: PyTorch pickle checkpoints can run arbitrary code when loaded, so LiteVae never loads them " +
             "as checkpoints. Use a LiteVae checkpoint (checkpoints/step-N/model.safetensors). Only for pretrained perceptual " +
-            "weights (LPIPS, FID Inception) is there a converter: `litevae weights convert in.pth out.safetensors`.");
+            "weights (LPIPS, FID Inception) is there a converter: `litevae weights convert in.pth out.safetensors`.", RefusalReason.UnsafeFormat);
 
     private static void CheckHeaderLength(string path, long limit)
     {
         Span<byte> len = stackalloc byte[8];
         using var f = File.OpenRead(path);
         if (f.ReadAtLeast(len, 8, throwOnEndOfStream: false) < 8)
-            throw new CheckpointRefusedException($"{path}: too short to be a safetensors file.");
+            throw new CheckpointRefusedException($"{path}: too short to be a safetensors file.", RefusalReason.Damaged);
         ulong n = BinaryPrimitives.ReadUInt64LittleEndian(len);
         if (n > (ulong)limit)
-            throw new CheckpointRefusedException($"{path}: header of {n} bytes is larger than any header for this model can be ({limit}); refused before reading it.");
+            throw new CheckpointRefusedException($"{path}: header of {n} bytes is larger than any header for this model can be ({limit}); refused before reading it.", RefusalReason.Damaged);
     }
 
     private static string List(IReadOnlyList<string> keys) => string.Join(", ", keys.Take(5)) + (keys.Count > 5 ? ", ..." : "");

@@ -196,7 +196,22 @@ public sealed class EvalCommandTests : IDisposable
         string otherWeights = _kit.Dir.File("other.safetensors");
         Safetensors.Save(otherWeights, other.state_dict());
         var r = CliRunner.Run(["eval", "--checkpoint", otherWeights, "--model", _kit.Conf, "--data", EvalTestKit.EvalShard, "--device", "cpu", "--weights-dir", _noWeights]);
-        AssertOneLineError(r, otherWeights, "with the wrong shape", "another model configuration", _kit.Conf);
+        AssertOneLineError(r, otherWeights, "does not match the model configuration, nothing was loaded", "has shape", "another model configuration", _kit.Conf);
+    }
+
+    [Fact]
+    public void APickleIsRefusedUnread()
+    {
+        // The eval path loads weights through the same guard as training and inference: a torch.save
+        // file is never unpickled, whatever its name.
+        string pickle = _kit.Dir.File("weights.pth");
+        File.WriteAllBytes(pickle, [0x80, 0x02, (byte)'c', (byte)'o', (byte)'s', (byte)'\n']);
+        var r = CliRunner.Run(["eval", "--checkpoint", pickle, "--model", _kit.Conf, "--data", EvalTestKit.EvalShard, "--device", "cpu", "--weights-dir", _noWeights]);
+        AssertOneLineError(r, pickle, "refused", "pickle");
+        string renamed = _kit.Dir.File("renamed.safetensors");
+        File.Copy(pickle, renamed);
+        r = CliRunner.Run(["eval", "--checkpoint", renamed, "--model", _kit.Conf, "--data", EvalTestKit.EvalShard, "--device", "cpu", "--weights-dir", _noWeights]);
+        AssertOneLineError(r, renamed, "refused", "pickle stream");
     }
 
     [Fact]

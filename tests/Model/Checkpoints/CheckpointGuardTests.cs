@@ -113,6 +113,25 @@ public sealed class CheckpointGuardTests : IDisposable
     }
 
     [Fact]
+    public void Each_refusal_says_whether_the_file_is_damaged_unsafe_or_for_another_model()
+    {
+        using var model = Model();
+        var spec = CheckpointGuard.SpecOf(model);
+        RefusalReason Reason(string path) => Assert.Throws<CheckpointRefusedException>(() => CheckpointGuard.Verify(path, spec)).Reason;
+
+        string whole = Save("whole.safetensors", model.state_dict());
+        string cut = Path.Combine(_dir, "cut.safetensors");
+        var bytes = File.ReadAllBytes(whole);
+        File.WriteAllBytes(cut, bytes.AsSpan(0, bytes.Length - 16).ToArray());
+        Assert.Equal(RefusalReason.Damaged, Reason(cut));
+        using var wider = Model(channels: 16);
+        Assert.Equal(RefusalReason.OtherModel, Reason(Save("wider.safetensors", wider.state_dict())));
+        string pickle = Path.Combine(_dir, "w.pth");
+        File.WriteAllBytes(pickle, [0x80, 0x02]);
+        Assert.Equal(RefusalReason.UnsafeFormat, Reason(pickle));
+    }
+
+    [Fact]
     public void A_huge_header_is_refused_before_it_is_read()
     {
         string path = Path.Combine(_dir, "huge.safetensors");
