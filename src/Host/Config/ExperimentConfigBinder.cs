@@ -53,18 +53,6 @@ public sealed record ExperimentConfig(
 /// </summary>
 public static class ExperimentConfigBinder
 {
-    /// <summary>Crops must fit the networks: the encoder's downsampling (2^dct_levels) and, while training, UNetGAN's
-    /// six halvings. Caught here so a run refuses to start instead of failing at its first step on every trainer.</summary>
-    private static void CheckResolution(string source, string section, int resolution, AutoencoderConfig model, DiscriminatorConfig? disc)
-    {
-        int factor = model.Encoder.Downsampling;
-        if (resolution % factor != 0)
-            throw new ConfigException($"{source}: key '{section}.resolution' = {resolution} must be a multiple of {factor} (the encoder downsamples by {factor}).");
-        if (disc is UNetGanConfig && resolution % UNetGanDiscriminator.SizeMultiple != 0)
-            throw new ConfigException($"{source}: key '{section}.resolution' = {resolution} must be a multiple of {UNetGanDiscriminator.SizeMultiple} " +
-                "for the unetgan discriminator (six 2x downsamplings); use 64, 128, 256… or another discriminator.");
-    }
-
     private static readonly string[] TopLevel = ["experiment", "model", "discriminator", "data", "eval-data", "trainer", "loss", "checkpoint", "eval"];
     private static readonly string[] ExperimentKeys = ["name"];
     private static readonly string[] TrainerKeys =
@@ -173,6 +161,18 @@ public static class ExperimentConfigBinder
             throw new ConfigException($"{file.Source}: eval.images = {eval.Images} needs an eval-data {{ }} section with held-out shards (or set eval.images = 0).");
 
         return new ExperimentConfig(name, model, disc, data, evalData, run, trainer, loss, perceptual, checkpoint, eval, HoconText.Render(file.Raw));
+    }
+
+    /// <summary>Crops must fit the networks: the encoder's downsampling (2^dct_levels) and, while training, UNetGAN's
+    /// six halvings. Caught here so a run refuses to start instead of failing at its first step on every trainer.</summary>
+    private static void CheckResolution(string source, string section, int resolution, AutoencoderConfig model, DiscriminatorConfig? disc)
+    {
+        int factor = model.Encoder.Downsampling;
+        if (resolution % factor != 0)
+            throw new ConfigException($"{source}: key '{section}.resolution' = {resolution} must be a multiple of {factor} (the encoder downsamples by {factor}).");
+        if (disc is UNetGanConfig && resolution % UNetGanDiscriminator.SizeMultiple != 0)
+            throw new ConfigException($"{source}: key '{section}.resolution' = {resolution} must be a multiple of {UNetGanDiscriminator.SizeMultiple} " +
+                "for the unetgan discriminator (six 2x downsamplings); use 64, 128, 256… or another discriminator.");
     }
 
     /// <summary>A section that may be absent (all defaults); unknown keys in it are errors.</summary>
