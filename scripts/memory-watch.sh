@@ -6,7 +6,9 @@
 #   scripts/memory-watch.sh OUTDIR [MINUTES=20] [WARMUP=5]
 # Needs dotnet-counters and dotnet-gcdump (dotnet tool install --tool-path /tmp/tools dotnet-gcdump ...) on PATH
 # or in /tmp/tools, and a built litevae (dotnet build src/Host -c Release). Extra node environment (e.g.
-# DOTNET_GCHeapHardLimit=0x10000000) can be passed through the environment of this script.
+# DOTNET_GCHeapHardLimit=0x10000000) can be passed through the environment of this script. With
+# KILL_TRAINER_EVERY_S=N the coordinator+trainer node is killed with SIGKILL and started again every N seconds
+# (the data node lives on: what does a node keep from each peer that comes and goes?).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 out="$1"; minutes="${2:-20}"; warmup="${3:-5}"
@@ -19,8 +21,11 @@ common=(--set "litevae.node.seed-nodes=$seeds" --set "litevae.run.run-dir=\"$run
 experiment=(--config configs/quickstart.conf --set data.resolution=32 --set data.batch-size=2
   --set eval-data.resolution=32 --set eval-data.batch-size=4 --set eval.images=4 --set eval.grid-images=2
   --set trainer.max-steps=10000000 --set trainer.log-every=5 --set checkpoint.every-steps=20 --set checkpoint.keep-last=3)
-"$litevae" node --hocon hocon/coordinator.conf --set "litevae.node.port=$base" "${common[@]}" "${experiment[@]}" > "$out/trainer.log" 2>&1 &
-trainer=$!
+start_trainer() {
+  "$litevae" node --hocon hocon/coordinator.conf --set "litevae.node.port=$base" "${common[@]}" "${experiment[@]}" >> "$out/trainer.log" 2>&1 &
+  trainer=$!
+}
+start_trainer
 "$litevae" node --hocon hocon/data-node.conf --set "litevae.node.port=$((base + 1))" "${common[@]}" > "$out/data.log" 2>&1 &
 data=$!
 trap 'kill $trainer $data $counters_t $counters_d 2>/dev/null; wait 2>/dev/null' EXIT
@@ -30,8 +35,11 @@ dotnet-counters collect -p $trainer "${counters[@]}" -o "$out/counters-trainer.c
 dotnet-counters collect -p $data "${counters[@]}" -o "$out/counters-data.csv" > /dev/null 2>&1 & counters_d=$!
 echo "time_s,trainer_rss_mib,data_rss_mib" > "$out/rss.csv"
 rss() { awk '/VmRSS/ {printf "%.1f", $2 / 1024}' "/proc/$1/status" 2>/dev/null; }
-start=$(date +%s); dumped=0
+start=$(date +%s); dumped=0; kills=0; last_kill=$start
 while [ $(( $(date +%s) - start )) -lt $(( minutes * 60 )) ]; do
+  if [ "${KILL_TRAINER_EVERY_S:-0}" -gt 0 ] && [ $(( $(date +%s) - last_kill )) -ge "$KILL_TRAINER_EVERY_S" ]; then
+    kill -9 $trainer; wait $trainer 2>/dev/null; start_trainer; kills=$((kills + 1)); last_kill=$(date +%s)
+  fi
   kill -0 $trainer 2>/dev/null && kill -0 $data 2>/dev/null || { echo "a node exited"; break; }
   echo "$(( $(date +%s) - start )),$(rss $trainer),$(rss $data)" >> "$out/rss.csv"
   if [ $dumped -eq 0 ] && [ $(( $(date +%s) - start )) -ge $(( warmup * 60 )) ]; then
@@ -48,5 +56,6 @@ for role in trainer data; do
     [ -f "$out/$role-$when.gcdump" ] && dotnet-gcdump report "$out/$role-$when.gcdump" > "$out/$role-$when-types.txt" 2>&1
   done
 done
+sleep 20   # a restarted coordinator needs a moment before it answers
 "$litevae" status --cluster "127.0.0.1:$base" --run-dir "$run_dir" > "$out/status.txt" 2>&1
-echo "done: $out (steps: $(grep -oE 'step +[0-9]+' "$out/status.txt" | head -1))"
+echo "done: $out ($kills trainer kills; $(grep -oE 'step +[0-9]+' "$out/status.txt" | head -1))"
