@@ -37,7 +37,7 @@ internal sealed class PipelineBench : IBenchmark
             string? Get(string k) { int i = Array.IndexOf(a, k); return i >= 0 && i + 1 < a.Length ? a[i + 1] : null; }
             return new Opts(int.Parse(Get("--steps") ?? "120"), int.Parse(Get("--step-ms") ?? "60"),
                 double.Parse(Get("--decode-ms") ?? "5", CultureInfo.InvariantCulture), int.Parse(Get("--batch") ?? "16"),
-                int.Parse(Get("--size") ?? "128"), (Get("--workers") ?? "1,2,4").Split(',').Select(int.Parse).ToArray(), Get("--out"), Get("--shards") ?? "16x200");
+                int.Parse(Get("--size") ?? "128"), (Get("--workers") ?? "1,2,4").Split(',').Select(int.Parse).ToArray(), Get("--out"), CheckedShards(Get("--shards") ?? "16x200"));
         }
     }
 
@@ -93,10 +93,20 @@ internal sealed class PipelineBench : IBenchmark
         new(new DataNodeSettings(node, 2, new PipelineBounds(workers, 32, 32, 4), 256 * 1024, TimeSpan.FromMilliseconds(500)),
             _ => new DataPipelineParts(new DataShape(o.Batch, o.Size, o.Size), Shards(o), new SyntheticDecoder(0, TimeSpan.FromMilliseconds(o.DecodeMs))));
 
+    /// <summary><c>--shards NxM</c> (N shards of M samples), checked before any node starts.</summary>
+    private static string CheckedShards(string value)
+    {
+        var nm = value.Split('x');
+        if (nm.Length != 2 || !int.TryParse(nm[0], CultureInfo.InvariantCulture, out int count) || !int.TryParse(nm[1], CultureInfo.InvariantCulture, out int size)
+            || count < 1 || size < 1)
+            throw new ArgumentException($"pipeline: --shards {value}: use COUNTxSAMPLES, e.g. 16x200.");
+        return value;
+    }
+
     private static SyntheticShards Shards(Opts o)
     {
-        var nm = o.ShardShape.Split('x');
-        return new(Enumerable.Repeat(int.Parse(nm[1], CultureInfo.InvariantCulture), int.Parse(nm[0], CultureInfo.InvariantCulture)).ToArray(), encodedBytes: 40_000);
+        var nm = o.ShardShape.Split('x').Select(v => int.Parse(v, CultureInfo.InvariantCulture)).ToArray();
+        return new(Enumerable.Repeat(nm[1], nm[0]).ToArray(), encodedBytes: 40_000);
     }
 
     private static Result RunTraining(Opts o, int workers, bool remote)

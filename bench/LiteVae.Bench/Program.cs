@@ -16,7 +16,16 @@ public static class Program
                 Console.Error.WriteLine($"  {b.Name,-16} {b.Description}");
             return args.Length == 0 || args[0] is "--help" or "-h" ? 0 : 2;
         }
-        return bench.Run(args[1..]);
+        try
+        {
+            return bench.Run(args[1..]);
+        }
+        catch (ArgumentException e)
+        {
+            // The benchmarks' option errors name the option and what it takes; no stack trace for a typo.
+            Console.Error.WriteLine($"error: {e.Message}");
+            return 2;
+        }
     }
 }
 

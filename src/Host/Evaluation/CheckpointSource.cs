@@ -1,10 +1,7 @@
 using System.Globalization;
 using System.Text.Json;
-using LiteVae.Host.Config;
 using LiteVae.Model;
 using LiteVae.Model.Checkpoints;
-using LiteVae.Model.Configs;
-using TorchSharp;
 using static TorchSharp.torch;
 
 namespace LiteVae.Host.Evaluation;
@@ -120,37 +117,29 @@ internal sealed record CheckpointSource(
         return File.Exists(candidate) ? candidate : null;
     }
 
-    public AutoencoderConfig BindConfig() => ModelConfigBinder.Bind(HoconFile.Load(ConfigPath));
-
     /// <summary>
-    /// Builds the model from the config and loads the weights through <see cref="CheckpointGuard"/> (header
-    /// checked against the model before any tensor is read; pickles refused; keys outside encoder./decoder./
-    /// quantizer., such as a training checkpoint's loss.*, are ignored), then moves it to the device and dtype.
-    /// A refusal is reworded for evaluation: a damaged file needs another checkpoint, a mismatch another --model.
+    /// The autoencoder of this checkpoint on <paramref name="device"/> in <paramref name="dtype"/>, loaded as
+    /// every model is (<see cref="Inference.ModelLoader.Load"/>: through CheckpointGuard, a training
+    /// checkpoint's loss.* keys ignored); a refusal is reworded for evaluation (<see cref="Reworded"/>).
     /// </summary>
     public LiteAutoencoder Load(Device device, ScalarType dtype)
     {
-        var model = new LiteAutoencoder(BindConfig());
         try
         {
-            CheckpointGuard.LoadInto(model, WeightsPath, owns: Inference.ModelLoader.OwnsKey);
-            return Inference.ModelLoader.Place(model, device, dtype);
+            return Inference.ModelLoader.Load(ConfigPath, WeightsPath, device, dtype);
         }
-        catch (CheckpointRefusedException e) when (e.Reason == RefusalReason.Damaged)
+        catch (CheckpointRefusedException e) when (Reworded(e) is { } reworded)
         {
-            model.Dispose();
-            throw new InvalidDataException($"{e.Message.TrimEnd('.')}: the checkpoint is damaged or not a LiteVAE weights file.", e);
-        }
-        catch (CheckpointRefusedException e) when (e.Reason == RefusalReason.OtherModel)
-        {
-            model.Dispose();
-            throw new ArgumentException($"{e.Message} The weights were trained with another model configuration than {ConfigPath} " +
-                                        "(another preset, embed_dim or width): evaluate them with the config they were trained with (--model).", e);
-        }
-        catch
-        {
-            model.Dispose();
-            throw;
+            throw reworded;
         }
     }
+
+    /// <summary>A damaged file needs another checkpoint; a mismatch, the config the weights were trained with.</summary>
+    private Exception? Reworded(CheckpointRefusedException e) => e.Reason switch
+    {
+        RefusalReason.Damaged => new InvalidDataException($"{e.Message.TrimEnd('.')}: the checkpoint is damaged or not a LiteVAE weights file.", e),
+        RefusalReason.OtherModel => new ArgumentException($"{e.Message} The weights were trained with another model configuration than {ConfigPath} " +
+                                                          "(another preset, embed_dim or width): evaluate them with the config they were trained with (--model).", e),
+        _ => null,
+    };
 }

@@ -9,10 +9,10 @@ namespace LiteVae.Host.Inference;
 /// <summary>Builds the autoencoder a model config describes, loads its weights strictly and moves it to a device/dtype.</summary>
 public static class ModelLoader
 {
-    /// <summary>Key prefixes of the autoencoder's own tensors; other keys in a weights file (a training
-    /// checkpoint's loss.* discriminator, for example) are not part of the model and are ignored.</summary>
-    public static readonly string[] ModelPrefixes = ["encoder.", "decoder.", "quantizer."];
+    private static readonly string[] ModelPrefixes = ["encoder.", "decoder.", "quantizer."];
 
+    /// <summary>Whether a weights-file key is one of the autoencoder's own tensors; other keys (a training
+    /// checkpoint's loss.* discriminator, for example) are not part of the model and are ignored.</summary>
     public static bool OwnsKey(string key) => ModelPrefixes.Any(p => key.StartsWith(p, StringComparison.Ordinal));
 
     public static LiteAutoencoder Load(string modelConf, string weightsPath, Device device, ScalarType dtype)
