@@ -34,17 +34,20 @@ internal static class NodeCommand
         var config = new Option<string?>("--config") { Description = "experiment config (needed on coordinator nodes)" };
         var set = SetOption();
         var otlp = TelemetryOptions.Otlp();
+        // Test hook: slows checkpoint writing down so a test can kill the node mid-write.
+        var writeDelay = new Option<int>("--debug-checkpoint-file-delay-ms") { Hidden = true, DefaultValueFactory = _ => 0 };
         var command = new Command("node", "Start one node of a LiteVae cluster with the roles its HOCON names; runs until stopped");
         command.Options.Add(hocon);
         command.Options.Add(config);
         command.Options.Add(set);
         command.Options.Add(otlp);
         command.Options.Add(insecure);
+        command.Options.Add(writeDelay);
         Cli.SetAction(command, parse =>
         {
             var (nodeSets, experimentSets) = SplitOverrides(parse.GetValue(set) ?? []);
             var file = HoconFile.Load(parse.GetValue(hocon)!, nodeSets);
-            return Run(file, parse.GetValue(config), resume: null, experimentSets, new NodeExtras(null, 0), otlp: parse.GetValue(otlp),
+            return Run(file, parse.GetValue(config), resume: null, experimentSets, new NodeExtras(null, parse.GetValue(writeDelay)), otlp: parse.GetValue(otlp),
                 insecure: parse.GetValue(insecure));
         });
         return command;
@@ -58,7 +61,7 @@ internal static class NodeCommand
         return (all.Where(IsNode).ToArray(), all.Where(s => !IsNode(s)).ToArray());
     }
 
-    /// <summary>Runs a node until its ActorSystem terminates (stop command, Ctrl+C, downed).</summary>
+    /// <summary>Runs a node until its ActorSystem terminates (stop command, Ctrl+C, downed); returns its <see cref="NodeExit"/> code.</summary>
     public static int Run(HoconFile file, string? experiment, string? resume, IReadOnlyList<string> experimentSets,
         NodeExtras extras, Action<Akka.Actor.ActorSystem>? started = null, string? otlp = null, string? telemetryRole = null,
         bool insecure = false)
@@ -68,14 +71,41 @@ internal static class NodeCommand
         // litevae-<roles>, e.g. litevae-coordinator-trainer; flushed when the node stops.
         using var telemetry = OtelSession.Start(telemetryRole ?? string.Join("-", options.Roles), otlp);
         var services = NodeServicesFactory.Create(options, experiment, resume, experimentSets, extras);
+        Akka.Actor.ActorSystem? actorSystem = null;
+        var runFailed = new RunFailureWatch();
         using var host = NodeHost.Build(file, options, services, system =>
         {
+            actorSystem = system;
+            runFailed.Watch(system);
             var self = Cluster.Get(system).SelfAddress;
             string auth = self.Protocol == "akka.ssl.tcp" ? " --tls-ca <ca.crt> --tls-cert <client.p12>" : " --run-dir <run directory>";
             Console.WriteLine($"litevae node [{string.Join(", ", options.Roles)}] at {self.Host}:{self.Port}  (commands: litevae status --cluster {self.Host}:{self.Port}{auth})");
             started?.Invoke(system);
         }, insecure);
         host.Run();
-        return 0;
+        var reason = actorSystem is null ? null : Akka.Actor.CoordinatedShutdown.Get(actorSystem).ShutdownReason;
+        int code = NodeExit.Code(reason, runFailed.Failed);
+        if (code == NodeExit.Downed) Console.Error.WriteLine("this node was removed from the cluster (downed); restart it to join again");
+        if (code == NodeExit.JoinFailed) Console.Error.WriteLine("this node could not join its seed nodes; check litevae.node.seed-nodes");
+        return code;
+    }
+
+    /// <summary>Notes a <see cref="RunFinished"/> with an error published on this node (the Coordinator runs here).</summary>
+    private sealed class RunFailureWatch
+    {
+        private volatile bool _failed;
+        public bool Failed => _failed;
+
+        public void Watch(Akka.Actor.ActorSystem system)
+        {
+            var watcher = system.ActorOf(Akka.Actor.Props.Create(() => new Watcher(this)), "run-failure-watch");
+            system.EventStream.Subscribe(watcher, typeof(LiteVae.Actors.Coordination.RunFinished));
+        }
+
+        private sealed class Watcher : Akka.Actor.ReceiveActor
+        {
+            public Watcher(RunFailureWatch owner) =>
+                Receive<LiteVae.Actors.Coordination.RunFinished>(f => { if (f.Failed) owner._failed = true; });
+        }
     }
 }

@@ -76,6 +76,21 @@ public sealed partial class NodeProcess : IDisposable
         _process.WaitForExit(10_000);
     }
 
+    /// <summary>kill -9 of several nodes at the same moment (none waits for another to die first).</summary>
+    public static void KillHardTogether(params NodeProcess[] nodes)
+    {
+        foreach (var n in nodes)
+            if (!n._process.HasExited) n._process.Kill(entireProcessTree: true);
+        foreach (var n in nodes) n._process.WaitForExit(10_000);
+    }
+
+    /// <summary>SIGSTOP / SIGCONT: the process freezes (heartbeats stop) without dying, as in a long pause or a cut link.</summary>
+    public void Signal(string signal)
+    {
+        using var kill = Process.Start(new ProcessStartInfo("kill", $"-{signal} {_process.Id}") { UseShellExecute = false })!;
+        kill.WaitForExit();
+    }
+
     public bool WaitForExit(TimeSpan timeout) => _process.WaitForExit((int)timeout.TotalMilliseconds);
 
     /// <summary>Runs a short CLI command (status, eval, …) to completion.</summary>

@@ -6,11 +6,13 @@ using LiteVae.Model.Checkpoints;
 namespace LiteVae.Host.Tests.Cluster;
 
 /// <summary>
-/// Real `litevae node` processes on loopback: a coordinator+trainer node, a data node and an eval node
-/// train the quickstart experiment (shrunk to 32² so CI stays short); status and eval --cluster answer; a
-/// data node killed with SIGKILL is replaced and training goes on with the sample accounting reported; the
-/// coordinator+trainer node killed with SIGKILL is replaced and the new trainer resumes from the last
-/// checkpoint; every checkpoint on disk is complete; stop ends every node.
+/// Real `litevae node` processes on loopback: a coordinator+trainer node, data nodes and an eval node train the
+/// quickstart experiment (shrunk to 32² so CI stays short). The cluster must survive the loss of any minority
+/// of its nodes (hocon/base.conf: keep-majority): a data node killed with SIGKILL is replaced; the
+/// coordinator+trainer node killed with SIGKILL is replaced and the new trainer resumes from the last complete
+/// checkpoint; the coordinator node and a data node killed at the same moment, mid-checkpoint, leave a majority
+/// that goes on; a frozen node is downed and exits with its code; every checkpoint on disk is complete; stop
+/// ends every node with exit code 0.
 /// </summary>
 [Trait("Category", "Cluster")]
 public sealed class ProcessClusterTests : IDisposable
@@ -27,9 +29,9 @@ public sealed class ProcessClusterTests : IDisposable
         "--set", "checkpoint.every-steps=4", "--set", "checkpoint.keep-last=3",
     ];
 
-    private string[] NodeArgs(string hocon, int port, IEnumerable<int> seeds, bool coordinator) =>
+    private string[] NodeArgs(string hocon, int port, IEnumerable<int> seeds, bool coordinator, string[] extra) =>
     [
-        "node", "--hocon", $"hocon/{hocon}",
+        "node", "--hocon", $"hocon/{hocon}", .. extra,
         "--set", $"litevae.node.port={port}",
         "--set", $"litevae.node.seed-nodes=[{string.Join(",", seeds.Select(s => $"\"127.0.0.1:{s}\""))}]",
         "--set", $"litevae.run.run-dir=\"{_runDir}\"",
@@ -39,9 +41,9 @@ public sealed class ProcessClusterTests : IDisposable
         .. (coordinator ? Experiment : []),
     ];
 
-    private NodeProcess StartNode(string name, string hocon, int port, IEnumerable<int> seeds, bool coordinator = false)
+    private NodeProcess StartNode(string name, string hocon, int port, IEnumerable<int> seeds, bool coordinator = false, params string[] extra)
     {
-        var n = NodeProcess.Start(name, NodeArgs(hocon, port, seeds, coordinator));
+        var n = NodeProcess.Start(name, NodeArgs(hocon, port, seeds, coordinator, extra));
         _nodes.Add(n);
         n.WaitForAddress(Start);
         return n;
@@ -87,6 +89,10 @@ public sealed class ProcessClusterTests : IDisposable
         Assert.Equal("0", acct.Groups[2].Value);   // nothing lost
         Console.WriteLine($"after the data node's kill -9: {acct.Value}");
 
+        // The killed data node must be gone from the membership before the next kill: until then it still counts,
+        // and losing the coordinator's node too would be 2 of 4, not a minority (an even split, see base.conf).
+        WaitForMember(cluster, pD, present: false);
+
         // kill -9 the coordinator+trainer node; a new one joins through the surviving nodes and resumes.
         var checkpointsBefore = CheckpointStore.List(Path.Combine(_runDir, "checkpoints"));
         Assert.NotEmpty(checkpointsBefore);
@@ -98,19 +104,109 @@ public sealed class ProcessClusterTests : IDisposable
         WaitForStep(cluster2, resumedFrom + 6, a2);
         Assert.Contains("resume from", a2.Output);
 
-        // Every checkpoint on disk is complete and loadable.
-        foreach (var (s, path) in CheckpointStore.List(Path.Combine(_runDir, "checkpoints")))
-        {
-            var ck = CheckpointDir.Open(path);
-            Assert.Equal(s, ck.State.Step);
-        }
-
-        // stop: final checkpoint, then every node leaves and exits.
+        // stop: final checkpoint, then every node leaves and exits cleanly.
         (code, output) = NodeProcess.Run(TimeSpan.FromMinutes(3), "stop", "--cluster", cluster2, "--run-dir", _runDir);
         Assert.True(code == 0, output);
         Assert.Contains("stopped at step", output);
-        foreach (var n in _nodes.Where(n => n != a && n != d))
+        AssertAllExitCleanly(_nodes.Where(n => n != a && n != d));
+        AssertCheckpointsComplete();
+    }
+
+    [Fact]
+    public void Five_node_cluster_survives_the_coordinator_node_and_a_data_node_killed_together_mid_checkpoint()
+    {
+        int pA = FreePort(), pD1 = FreePort(), pD2 = FreePort(), pD3 = FreePort(), pE = FreePort();
+        int[] seeds = [pA, pD1];
+        // Each checkpoint file takes 0.4 s to write, so the kill lands inside a write.
+        var a = StartNode("coordinator+trainer", "coordinator.conf", pA, seeds, coordinator: true, "--debug-checkpoint-file-delay-ms", "400");
+        var d1 = StartNode("data-1", "data-node.conf", pD1, seeds);
+        var d2 = StartNode("data-2", "data-node.conf", pD2, seeds);
+        var d3 = StartNode("data-3", "data-node.conf", pD3, seeds);
+        var e = StartNode("eval", "eval-node.conf", pE, seeds);
+        WaitForStep($"127.0.0.1:{pA}", 6, a);
+        foreach (int p in new[] { pD1, pD2, pD3, pE }) WaitForMember($"127.0.0.1:{pA}", p, present: true);
+
+        string checkpoints = Path.Combine(_runDir, "checkpoints");
+        var until = DateTime.UtcNow + Progress;
+        while (!Directory.EnumerateDirectories(checkpoints, ".tmp-step-*").Any())
+        {
+            Assert.True(DateTime.UtcNow < until, "no checkpoint write was seen in progress");
+            Thread.Sleep(20);
+        }
+        NodeProcess.KillHardTogether(a, d1);
+        long lastComplete = CheckpointStore.List(checkpoints)[^1].Step;
+
+        // Three of five remain: a majority. They down the two lost nodes and keep running; a replacement
+        // coordinator joins through them and resumes from the last complete checkpoint.
+        var a2 = StartNode("coordinator+trainer-2", "coordinator.conf", FreePort(), [pD2, pD3], coordinator: true);
+        string cluster = $"127.0.0.1:{pE}";
+        WaitForStep(cluster, lastComplete + 4, a2);
+        Assert.Contains($"resume from {Path.Combine(checkpoints, CheckpointStore.StepDirName(lastComplete))}", a2.Output);
+        foreach (var survivor in new[] { d2, d3, e })
+            Assert.False(survivor.HasExited, $"{survivor.Name} left the cluster although it was on the majority side:\n{survivor.Output}");
+        WaitForMember(cluster, pA, present: false);
+        WaitForMember(cluster, pD1, present: false);
+
+        // A node frozen long enough to be judged dead is downed by the majority; when it wakes up it learns so
+        // and exits with the "downed" code (3), for its supervisor to restart it.
+        d3.Signal("STOP");
+        WaitForMember(cluster, pD3, present: false);
+        d3.Signal("CONT");
+        Assert.True(d3.WaitForExit(TimeSpan.FromSeconds(60)), $"the downed node did not exit:\n{d3.Output}");
+        Assert.Equal(3, d3.ExitCode);
+
+        var (code, output) = NodeProcess.Run(TimeSpan.FromMinutes(3), "stop", "--cluster", cluster, "--run-dir", _runDir);
+        Assert.True(code == 0, output);
+        AssertAllExitCleanly([a2, d2, e]);
+        AssertCheckpointsComplete();
+    }
+
+    [Fact]
+    public void A_node_that_cannot_join_its_seeds_exits_with_code_4()
+    {
+        int seed = FreePort();   // nothing listens there
+        var n = NodeProcess.Start("lonely data node", NodeArgs("data-node.conf", FreePort(), [seed], coordinator: false,
+            ["--set", "akka.cluster.shutdown-after-unsuccessful-join-seed-nodes=3s"]));
+        _nodes.Add(n);
+        Assert.True(n.WaitForExit(TimeSpan.FromSeconds(90)), n.Output);
+        Assert.Equal(4, n.ExitCode);
+        Assert.Contains("could not join", n.Output);
+    }
+
+    /// <summary>Every checkpoint on disk is complete and loadable (checked once training stopped: retention runs while it goes).</summary>
+    private void AssertCheckpointsComplete()
+    {
+        var all = CheckpointStore.List(Path.Combine(_runDir, "checkpoints"));
+        Assert.NotEmpty(all);
+        foreach (var (s, path) in all)
+            Assert.Equal(s, CheckpointDir.Open(path).State.Step);
+    }
+
+    private static void AssertAllExitCleanly(IEnumerable<NodeProcess> nodes)
+    {
+        foreach (var n in nodes)
+        {
             Assert.True(n.WaitForExit(TimeSpan.FromSeconds(90)), $"{n.Name} did not exit after stop:\n{n.Output}");
+            Assert.True(n.ExitCode == 0, $"{n.Name} exited with {n.ExitCode} after stop:\n{n.Output}");
+        }
+    }
+
+    /// <summary>Waits until the cluster's member list does (or no longer does) hold the node listening on <paramref name="port"/>.</summary>
+    private void WaitForMember(string cluster, int port, bool present)
+    {
+        var until = DateTime.UtcNow + Progress;
+        string last = "";
+        while (DateTime.UtcNow < until)
+        {
+            last = Status(cluster);
+            if (!last.StartsWith("(status failed", StringComparison.Ordinal))
+            {
+                var members = last[(last.IndexOf("members", StringComparison.Ordinal) + 7)..];
+                if (Regex.IsMatch(members, $@":{port}\s") == present) return;
+            }
+            Thread.Sleep(500);
+        }
+        throw new TimeoutException($"node on port {port} still {(present ? "absent" : "a member")}; last status:\n{last}");
     }
 
     private string Status(string cluster)

@@ -22,9 +22,8 @@ public class NodeConfigTests
         Assert.Equal("127.0.0.1", o.Hostname);
         Assert.Equal(port, o.Port);
         var raw = HoconFile.Load(Preset(file)).Raw;
-        Assert.Equal("keep-oldest", raw.GetString("akka.cluster.split-brain-resolver.active-strategy"));
-        Assert.Equal("", raw.GetString("akka.cluster.split-brain-resolver.keep-oldest.role"));
-        Assert.True(raw.GetBoolean("akka.cluster.split-brain-resolver.keep-oldest.down-if-alone"));
+        Assert.Equal("keep-majority", raw.GetString("akka.cluster.split-brain-resolver.active-strategy"));
+        Assert.Equal("", raw.GetString("akka.cluster.split-brain-resolver.keep-majority.role"));
         Assert.Equal("PinnedDispatcher", raw.GetString(NodeOptions.GpuDispatcher + ".type"));
         Assert.True(raw.GetByteSize("akka.remote.dot-netty.tcp.maximum-frame-size") >= o.ChunkBytes + 64 * 1024);
     }
