@@ -1,4 +1,5 @@
 using LiteVae.Data.Decoding;
+using LiteVae.Data.Order;
 using LiteVae.Data.Pipeline;
 using LiteVae.Data.Shards;
 using LiteVae.Data.Transforms;
@@ -32,9 +33,7 @@ public sealed record DataConfig
     public int ShuffleWindow { get; init; } = 64;
     public int Readers { get; init; } = 2;
     public int DecodeWorkers { get; init; } = 4;
-    public int StreamQueue { get; init; } = 16;
-    public int DecodeQueue { get; init; } = 64;
-    public int BatchQueue { get; init; } = 2;
+    public int PrefetchBatches { get; init; } = 2;
 
     public double MaxBadFraction { get; init; } = 0.01;
     public long MinSamplesForBadCheck { get; init; } = 100;
@@ -53,9 +52,7 @@ public sealed record DataConfig
         if (ShuffleWindow < 0) throw new ArgumentException($"shuffle-window = {ShuffleWindow}: must be 0 (off) or more.");
         if (Readers < 1) throw new ArgumentException($"readers = {Readers}: must be at least 1.");
         if (DecodeWorkers < 1) throw new ArgumentException($"decode-workers = {DecodeWorkers}: must be at least 1.");
-        if (StreamQueue < 1) throw new ArgumentException($"stream-queue = {StreamQueue}: must be at least 1.");
-        if (DecodeQueue < 1) throw new ArgumentException($"decode-queue = {DecodeQueue}: must be at least 1.");
-        if (BatchQueue < 1) throw new ArgumentException($"batch-queue = {BatchQueue}: must be at least 1.");
+        if (PrefetchBatches < 1) throw new ArgumentException($"prefetch-batches = {PrefetchBatches}: must be at least 1.");
         if (!(MaxBadFraction >= 0 && MaxBadFraction <= 1)) throw new ArgumentException($"max-bad-fraction = {MaxBadFraction}: must be in [0, 1].");
         if (MinSamplesForBadCheck < 1) throw new ArgumentException($"min-samples-for-bad-check = {MinSamplesForBadCheck}: must be at least 1.");
         if (FolderShardSize < 1) throw new ArgumentException($"folder-shard-size = {FolderShardSize}: must be at least 1.");
@@ -66,36 +63,46 @@ public sealed record DataConfig
         ? new TrainTransform(Resolution, Rescale, Decode)
         : new EvalTransform(Resolution, Decode);
 
+    /// <summary>The shards <see cref="Source"/> names, in order.</summary>
+    public IReadOnlyList<ShardSource> ResolveShards() => ShardSpec.Resolve(Source, FolderShardSize);
+
+    /// <summary>How shards are read: limits and retries from this config.</summary>
+    public ReadContext ReadContext(Action<DataProblem> report, CancellationToken ct = default) => new()
+    {
+        Report = report,
+        MaxEncodedBytes = Decode.MaxEncodedBytes,
+        OpenRetries = OpenRetries,
+        Cancellation = ct,
+    };
+
+    /// <summary>The shards with their layouts (see <see cref="ShardIndex.Load"/>); <paramref name="cacheFile"/>
+    /// keeps it for the next start.</summary>
+    public ShardIndex LoadIndex(Action<DataProblem> report, string? cacheFile = null, Action<int, int>? progress = null, CancellationToken ct = default) =>
+        ShardIndex.Load(ResolveShards(), ReadContext(report, ct), Math.Max(Readers, 4), cacheFile, progress);
+
     /// <summary>
-    /// Pipeline options for training or evaluation. Evaluation reads every shard once in list order
-    /// (one stream, no shuffling) and keeps the last incomplete batch.
+    /// The sample order: training uses the seed, streams and shuffling of this config; evaluation reads every
+    /// shard once in list order, each front to back.
     /// </summary>
-    public DataPipelineOptions CreatePipelineOptions(DataUse use, DataSlice? slice = null)
+    public SampleOrder CreateOrder(ShardIndex index, DataUse use) =>
+        new(index.Shards.Select(s => s.Name).ToList(), index.Sizes,
+            use == DataUse.Train ? new OrderSettings(Seed, Streams, ShuffleShards, ShuffleWindow) : OrderSettings.InListOrder);
+
+    /// <summary>Pipeline options for training or evaluation over <paramref name="index"/>.</summary>
+    public DataPipelineOptions CreatePipelineOptions(ShardIndex index, DataUse use, int? decodeWorkers = null)
     {
         Validate();
-        var shards = ShardSpec.Resolve(Source, FolderShardSize);
-        bool train = use == DataUse.Train;
         return new DataPipelineOptions
         {
-            Shards = shards,
+            Index = index,
+            Order = CreateOrder(index, use),
             Transform = CreateTransform(use),
-            BatchSize = BatchSize,
-            Seed = Seed,
-            Streams = train ? Streams : 1,
-            ShuffleShards = train && ShuffleShards,
-            ShuffleWindow = train ? ShuffleWindow : 0,
+            MaxBatchSize = BatchSize,
             Readers = Readers,
-            DecodeWorkers = DecodeWorkers,
-            StreamQueue = StreamQueue,
-            DecodeQueue = DecodeQueue,
-            BatchQueue = BatchQueue,
-            MaxEpochs = train ? null : 1,
-            DropLast = false,
-            MaxBadFraction = MaxBadFraction,
-            MinSamplesForBadCheck = MinSamplesForBadCheck,
+            DecodeWorkers = decodeWorkers ?? DecodeWorkers,
+            Prefetch = PrefetchBatches,
             MaxEncodedBytes = Decode.MaxEncodedBytes,
             OpenRetries = OpenRetries,
-            Slice = slice,
         };
     }
 }

@@ -1,128 +1,140 @@
-using System.Runtime.CompilerServices;
 using System.Runtime.ExceptionServices;
 using System.Threading.Channels;
-using LiteVae.Data.Pipeline.Stages;
+using LiteVae.Data.Order;
 using LiteVae.Data.Shards;
+using LiteVae.Data.Transforms;
 
 namespace LiteVae.Data.Pipeline;
 
 /// <summary>
-/// The in-process data pipeline: S stream readers (at most R reading at once) → sequencer → W decode
-/// workers → batch assembler, joined by bounded channels (FullMode.Wait), so memory stays bounded
-/// whatever the speeds. Batches come out of <see cref="Batches"/> in the logical order, which
-/// depends only on the seed, epoch and shard list (see <see cref="DataPosition"/>). Bad samples
-/// are skipped and counted in <see cref="Stats"/>; too many bad samples fault the pipeline with a
-/// <see cref="DataQualityException"/>. DisposeAsync stops every stage and returns all buffers.
+/// The data pipeline, the one every run uses (training in one process or on data nodes, evaluation, the
+/// benches): a caller asks for spans of the run's sample order (<see cref="RequestAsync"/>: the samples
+/// numbered [start, start + span)); <c>readers</c> read each sample at random from its shard, <c>decode
+/// workers</c> decode and transform each straight into its slot of the span's batch buffer, and finished
+/// batches come out of <see cref="Batches"/> in request order, bad samples left out and listed. A batch's
+/// content depends only on its span, the order and the transform, never on timing or worker counts. At most
+/// <c>prefetch</c> batches are filled at once and <c>prefetch</c> wait for the consumer, and readers stay at
+/// most a few samples ahead of the decoders, so memory is bounded whatever the speeds.
 /// </summary>
 public sealed class DataPipeline : IAsyncDisposable
 {
+    /// <summary>One requested span being filled.</summary>
+    private sealed class Job(long start, int span, byte[] buffer)
+    {
+        public readonly long Start = start;
+        public readonly byte[] Buffer = buffer;
+        public readonly SampleInfo?[] Good = new SampleInfo?[span];
+        public readonly SkippedSample?[] Bad = new SkippedSample?[span];
+        public int Remaining = span;
+        public readonly TaskCompletionSource Done = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    }
+
+    private readonly record struct Work(Job Job, int Slot, long Number, SampleRef Ref);
+    private readonly record struct Read(Work Work, RawSample Sample);
+
+    private readonly DataPipelineOptions _options;
     private readonly CancellationTokenSource _cts = new();
-    private readonly Channel<StreamItem>[] _streams;
-    private readonly Channel<RawSample> _decodeInput;
-    private readonly Channel<DecodedSample> _decodeOutput;
+    private readonly SemaphoreSlim _filling;
+    private readonly Channel<Job> _jobs = Channel.CreateUnbounded<Job>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
+    private readonly Channel<Work> _reads = Channel.CreateUnbounded<Work>(new UnboundedChannelOptions { SingleWriter = true });
+    private readonly Channel<Read> _decodes;
     private readonly Channel<Batch> _batches;
+    private readonly ReadContext _context;
+    private readonly int _sampleBytes;
     private readonly Task _completion;
     private Exception? _failure;
 
-    public DataPipelineOptions Options { get; }
-    public DataStats Stats { get; }
+    public DataStats Stats { get; } = new();
     public BufferPool Pool { get; }
-    public DataPosition StartPosition { get; }
-    /// <summary>Batches in order. Each must be disposed by the consumer.</summary>
+    public DataPipelineOptions Options => _options;
+
+    /// <summary>Finished batches in request order; the consumer disposes each.</summary>
     public ChannelReader<Batch> Batches => _batches.Reader;
-    /// <summary>Completes when the pipeline stops; faulted with the first error.</summary>
+    /// <summary>Completes when every requested batch was handed out (after <see cref="Complete"/>); faulted with the first error.</summary>
     public Task Completion => _completion;
 
-    /// <summary>
-    /// Items waiting now in each stage's input queue: <c>read</c> (encoded samples from all streams),
-    /// <c>decode</c> (samples for the decode workers), <c>assemble</c> (decoded samples for the batch
-    /// assembler) and <c>batch</c> (finished batches for the consumer). Cheap and thread-safe: the
-    /// queue-depth metrics read them from the exporter's thread.
-    /// </summary>
+    /// <summary>Items waiting in each stage's queue: <c>read</c> (samples to read), <c>decode</c> (samples read,
+    /// waiting for a decoder), <c>batch</c> (finished batches for the consumer). Cheap and thread-safe.</summary>
     public IReadOnlyList<KeyValuePair<string, Func<long>>> QueueDepths =>
     [
-        new("read", () => _streams.Sum(c => (long)c.Reader.Count)),
-        new("decode", () => _decodeInput.Reader.Count),
-        new("assemble", () => _decodeOutput.Reader.Count),
+        new("read", () => _reads.Reader.Count),
+        new("decode", () => _decodes.Reader.Count),
         new("batch", () => _batches.Reader.Count),
     ];
 
-    private DataPipeline(DataPipelineOptions options, DataPosition start, DataStats stats)
+    private DataPipeline(DataPipelineOptions options)
     {
-        // Readers block on file/HTTP reads and decoders on CPU work, both on pool threads; with fewer
-        // pool threads than stages, the pool would add threads slowly and the pipeline would stall at
-        // start. Raising the minimum (never lowering it) avoids that ramp.
-        ThreadPool.GetMinThreads(out int workers, out int io);
-        int needed = options.Streams + options.DecodeWorkers + 4;
-        if (workers < needed) ThreadPool.SetMinThreads(needed, io);
-
-        Options = options;
-        Stats = stats;
-        StartPosition = start;
-        int sampleBytes = 3 * options.Transform.Resolution * options.Transform.Resolution;
-        Pool = new BufferPool(checked(options.BatchSize * sampleBytes), options.BatchQueue + 2);
-        var wait = BoundedChannelFullMode.Wait;
-        _streams = Enumerable.Range(0, options.Streams)
-            .Select(_ => Channel.CreateBounded<StreamItem>(new BoundedChannelOptions(options.StreamQueue) { FullMode = wait, SingleReader = true, SingleWriter = true }))
-            .ToArray();
-        _decodeInput = Channel.CreateBounded<RawSample>(new BoundedChannelOptions(options.DecodeQueue) { FullMode = wait, SingleWriter = true });
-        _decodeOutput = Channel.CreateBounded<DecodedSample>(new BoundedChannelOptions(options.DecodeQueue) { FullMode = wait, SingleReader = true });
-        _batches = Channel.CreateBounded<Batch>(new BoundedChannelOptions(options.BatchQueue) { FullMode = wait, SingleWriter = true });
-
-        var ct = _cts.Token;
-        var context = new ReadContext
+        _options = options;
+        int r = options.Transform.Resolution;
+        _sampleBytes = 3 * r * r;
+        Pool = new BufferPool(checked(options.MaxBatchSize * _sampleBytes), 2 * options.Prefetch + 2);
+        _filling = new SemaphoreSlim(options.Prefetch);
+        _decodes = Channel.CreateBounded<Read>(new BoundedChannelOptions(options.Readers + 2 * options.DecodeWorkers) { FullMode = BoundedChannelFullMode.Wait });
+        _batches = Channel.CreateBounded<Batch>(new BoundedChannelOptions(options.Prefetch) { FullMode = BoundedChannelFullMode.Wait, SingleWriter = true });
+        _context = new ReadContext
         {
-            Report = stats.Record,
+            Report = _ => { },   // a sample's own problem comes back on the sample and is counted once, when decoded
             MaxEncodedBytes = options.MaxEncodedBytes,
             OpenRetries = options.OpenRetries,
             RetryDelay = options.RetryDelay,
             Http = options.Http,
-            Cancellation = ct,
+            Cancellation = _cts.Token,
         };
-        var readSlots = new SemaphoreSlim(options.Readers);
-        var inFlight = new SemaphoreSlim(options.DecodeQueue);
+        // Readers block on file or HTTP reads and decoders on CPU work, both on pool threads: raise the pool's
+        // minimum (never lower it) so the pipeline does not wait for the pool to grow at start.
+        ThreadPool.GetMinThreads(out int workers, out int io);
+        int needed = options.Readers + options.DecodeWorkers + 4;
+        if (workers < needed) ThreadPool.SetMinThreads(needed, io);
 
-        var readers = Enumerable.Range(0, options.Streams)
-            .Select(s => Guard(() => new StreamReaderStage(s, options, context, readSlots).RunAsync(start, _streams[s].Writer, ct)))
-            .ToArray();
-        var sequencer = Guard(() => new SequencerStage(options, inFlight)
-            .RunAsync(start, _streams.Select(c => c.Reader).ToArray(), _decodeInput.Writer, ct));
-        var decoders = Enumerable.Range(0, options.DecodeWorkers)
-            .Select(_ => Guard(() => new DecodeStage(options, stats).RunAsync(_decodeInput.Reader, _decodeOutput.Writer, ct)))
-            .ToArray();
-        var decodersDone = Task.WhenAll(decoders).ContinueWith(_ => _decodeOutput.Writer.TryComplete(), TaskScheduler.Default);
-        var assembler = Guard(() => new BatchAssemblerStage(options, Pool, inFlight).RunAsync(_decodeOutput.Reader, _batches.Writer, ct));
-        _completion = Finish([.. readers, sequencer, .. decoders, decodersDone, assembler]);
+        var ct = _cts.Token;
+        var readers = Enumerable.Range(0, options.Readers).Select(_ => Guard(() => ReadLoop(ct))).ToArray();
+        var readersDone = Task.WhenAll(readers).ContinueWith(_ => _decodes.Writer.TryComplete(), TaskScheduler.Default);
+        var decoders = Enumerable.Range(0, options.DecodeWorkers).Select(_ => Guard(() => DecodeLoop(ct))).ToArray();
+        var emitter = Guard(() => EmitLoop(ct));
+        _completion = Finish([.. readers, readersDone, .. decoders, emitter]);
     }
 
-    /// <summary>Starts reading. <paramref name="resumeFrom"/> is a position saved from a run with the same
-    /// order settings (same shard list, seed, streams, shuffle); null starts at epoch 0.</summary>
-    public static DataPipeline Start(DataPipelineOptions options, DataPosition? resumeFrom = null, DataStats? stats = null)
+    public static DataPipeline Start(DataPipelineOptions options)
     {
         options.Validate();
-        string fingerprint = options.OrderFingerprint;
-        var start = resumeFrom ?? DataPosition.StartOf(0, options.Streams, fingerprint);
-        if (start.OrderFingerprint != fingerprint)
-            throw new ArgumentException(
-                $"the saved data position belongs to another data order (fingerprint {start.OrderFingerprint}, now {fingerprint}): " +
-                "the shard list, seed, streams or shuffle settings changed. Keep them, or start the data from the beginning.");
-        if (start.Streams.Count != options.Streams)
-            throw new ArgumentException($"the saved data position has {start.Streams.Count} streams, the options {options.Streams}.");
-        if (options.MaxEpochs is int max && start.Epoch >= max)
-            throw new ArgumentException($"the saved data position is in epoch {start.Epoch}, past the last epoch {max - 1}.");
-        return new DataPipeline(options, start, stats ?? new DataStats());
+        return new DataPipeline(options);
+    }
+
+    /// <summary>
+    /// Asks for the batch of the samples numbered [<paramref name="start"/>, <paramref name="start"/> + <paramref name="span"/>);
+    /// waits while <c>prefetch</c> batches are being filled. One caller at a time: batches come out in the order asked.
+    /// </summary>
+    public async ValueTask RequestAsync(long start, int span, CancellationToken ct = default)
+    {
+        if (span < 1 || span > _options.MaxBatchSize)
+            throw new ArgumentOutOfRangeException(nameof(span), $"span {span}: must be 1 to {_options.MaxBatchSize}.");
+        ArgumentOutOfRangeException.ThrowIfNegative(start);
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(ct, _cts.Token);
+        await _filling.WaitAsync(linked.Token).ConfigureAwait(false);
+        var job = new Job(start, span, Pool.Rent());
+        for (int i = 0; i < span; i++)
+            _reads.Writer.TryWrite(new Work(job, i, start + i, _options.Order.At(start + i)));
+        if (!_jobs.Writer.TryWrite(job))
+        {
+            Pool.Return(job.Buffer);
+            throw new InvalidOperationException("the data pipeline was completed or stopped; no more requests.");
+        }
+    }
+
+    /// <summary>No more requests: <see cref="Batches"/> completes after the last one asked for.</summary>
+    public void Complete()
+    {
+        _jobs.Writer.TryComplete();
+        _reads.Writer.TryComplete();
     }
 
     /// <summary>Batches until the pipeline completes; rethrows the pipeline's error, if any.</summary>
-    public async IAsyncEnumerable<Batch> ReadAllAsync([EnumeratorCancellation] CancellationToken ct = default)
+    public async IAsyncEnumerable<Batch> ReadAllAsync([System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken ct = default)
     {
         while (true)
         {
             bool more;
-            try
-            {
-                more = await _batches.Reader.WaitToReadAsync(ct).ConfigureAwait(false);
-            }
+            try { more = await _batches.Reader.WaitToReadAsync(ct).ConfigureAwait(false); }
             catch (ChannelClosedException e) when (e.InnerException is not null)
             {
                 ExceptionDispatchInfo.Throw(e.InnerException);
@@ -138,6 +150,97 @@ public sealed class DataPipeline : IAsyncDisposable
         }
     }
 
+    private async Task ReadLoop(CancellationToken ct)
+    {
+        await foreach (var work in _reads.Reader.ReadAllAsync(ct).ConfigureAwait(false))
+        {
+            var sample = _options.Index.Read(work.Ref.Shard, work.Ref.Index, _context);
+            try { await _decodes.Writer.WriteAsync(new Read(work, sample), ct).ConfigureAwait(false); }
+            catch
+            {
+                sample.Dispose();
+                throw;
+            }
+        }
+    }
+
+    private async Task DecodeLoop(CancellationToken ct)
+    {
+        var scratch = new TransformScratch();
+        long seed = _options.Order.Settings.Seed;
+        await foreach (var (work, sample) in _decodes.Reader.ReadAllAsync(ct).ConfigureAwait(false))
+        {
+            var job = work.Job;
+            using (sample)
+            {
+                DataProblem? problem = sample.Problem;
+                if (problem is null)
+                {
+                    try
+                    {
+                        var key = new SampleKey(seed, work.Ref.Epoch, _options.Order.PositionInEpoch(work.Number));
+                        _options.Transform.Apply(sample.Image, key, job.Buffer.AsSpan(work.Slot * _sampleBytes, _sampleBytes), scratch);
+                    }
+                    catch (Exception e) when (e is not OperationCanceledException)
+                    {
+                        problem = e is BadSampleException bad
+                            ? new DataProblem(bad.Reason, sample.Shard, sample.Key, bad.Detail)
+                            : new DataProblem(BadReason.CorruptImage, sample.Shard, sample.Key, $"decoder error: {e.GetType().Name}: {e.Message}");
+                    }
+                }
+                if (sample.KeyEscaped) Stats.RecordEscapedKey();
+                var r = work.Ref;
+                if (problem is null)
+                {
+                    Stats.RecordGood();
+                    job.Good[work.Slot] = new SampleInfo(work.Number, r.Epoch, r.Shard, r.Index, sample.Key);
+                }
+                else
+                {
+                    Stats.Record(problem);
+                    job.Bad[work.Slot] = new SkippedSample(work.Number, r.Epoch, r.Shard, r.Index, problem.Key, problem.Reason, problem.Detail);
+                }
+            }
+            if (Interlocked.Decrement(ref job.Remaining) == 0) job.Done.TrySetResult();
+        }
+    }
+
+    private async Task EmitLoop(CancellationToken ct)
+    {
+        int r = _options.Transform.Resolution;
+        await foreach (var job in _jobs.Reader.ReadAllAsync(ct).ConfigureAwait(false))
+        {
+            try { await job.Done.Task.WaitAsync(ct).ConfigureAwait(false); }
+            catch
+            {
+                Pool.Return(job.Buffer);
+                throw;
+            }
+            // Good samples move up over the slots of skipped ones, keeping their order.
+            var good = new List<SampleInfo>(job.Good.Length);
+            var bad = new List<SkippedSample>();
+            for (int slot = 0; slot < job.Good.Length; slot++)
+            {
+                if (job.Good[slot] is { } info)
+                {
+                    if (good.Count != slot)
+                        job.Buffer.AsSpan(slot * _sampleBytes, _sampleBytes).CopyTo(job.Buffer.AsSpan(good.Count * _sampleBytes, _sampleBytes));
+                    good.Add(info);
+                }
+                else bad.Add(job.Bad[slot]!);
+            }
+            var batch = new Batch(job.Start, job.Good.Length, job.Buffer, Pool, r, r, good, bad);
+            try { await _batches.Writer.WriteAsync(batch, ct).ConfigureAwait(false); }
+            catch
+            {
+                batch.Dispose();
+                throw;
+            }
+            _filling.Release();
+        }
+        _batches.Writer.TryComplete();
+    }
+
     private Task Guard(Func<Task> stage) => Task.Run(async () =>
     {
         try
@@ -149,18 +252,13 @@ public sealed class DataPipeline : IAsyncDisposable
         }
         catch (Exception e)
         {
-            Fail(e);
+            if (Interlocked.CompareExchange(ref _failure, e, null) is null)
+            {
+                _batches.Writer.TryComplete(e);
+                _cts.Cancel();
+            }
         }
     });
-
-    private void Fail(Exception e)
-    {
-        if (Interlocked.CompareExchange(ref _failure, e, null) is null)
-        {
-            _batches.Writer.TryComplete(e);
-            _cts.Cancel();
-        }
-    }
 
     private async Task Finish(Task[] stages)
     {
@@ -168,22 +266,18 @@ public sealed class DataPipeline : IAsyncDisposable
         if (_failure is not null) ExceptionDispatchInfo.Throw(_failure);
     }
 
-    /// <summary>Stops all stages, then drains every channel and disposes what it held.</summary>
+    /// <summary>Stops every stage, then drains every queue and returns what it held.</summary>
     public async ValueTask DisposeAsync()
     {
         _cts.Cancel();
-        try
-        {
-            await _completion.ConfigureAwait(false);
-        }
+        Complete();
+        try { await _completion.ConfigureAwait(false); }
         catch
         {
-            // The failure was already delivered through Batches / Completion.
+            // Delivered through Batches / Completion already.
         }
-        foreach (var c in _streams)
-            while (c.Reader.TryRead(out var item)) item.Sample?.Dispose();
-        while (_decodeInput.Reader.TryRead(out var raw)) raw.Dispose();
-        while (_decodeOutput.Reader.TryRead(out var decoded)) decoded.Dispose();
+        while (_decodes.Reader.TryRead(out var read)) read.Sample.Dispose();
+        while (_jobs.Reader.TryRead(out var job)) Pool.Return(job.Buffer);
         while (_batches.Reader.TryRead(out var batch)) batch.Dispose();
         _cts.Dispose();
     }

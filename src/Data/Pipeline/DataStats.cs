@@ -61,17 +61,6 @@ public sealed class DataStats
     public IReadOnlyDictionary<string, long> ByReason =>
         Enum.GetValues<BadReason>().Where(r => Count(r) > 0).ToDictionary(r => r.Name(), Count);
 
-    /// <summary>Throws <see cref="DataQualityException"/> when, after at least <paramref name="minSamples"/>
-    /// samples, the bad fraction is above <paramref name="maxFraction"/>.</summary>
-    public void ThrowIfTooManyBad(double maxFraction, long minSamples)
-    {
-        long good = Good, bad = Bad;
-        if (bad == 0 || good + bad < minSamples) return;
-        double fraction = (double)bad / (good + bad);
-        if (fraction > maxFraction)
-            throw new DataQualityException(this, bad, good + bad, maxFraction);
-    }
-
     public override string ToString()
     {
         var reasons = ByReason;
@@ -80,17 +69,3 @@ public sealed class DataStats
     }
 }
 
-/// <summary>The share of bad samples went above the configured limit: the data is probably wrong.</summary>
-public sealed class DataQualityException(DataStats stats, long bad, long total, double limit) : Exception(Describe(stats, bad, total, limit))
-{
-    public DataStats Stats { get; } = stats;
-
-    private static string Describe(DataStats stats, long bad, long total, double limit)
-    {
-        var reasons = string.Join(", ", stats.ByReason.Select(r => $"{r.Key} {r.Value}"));
-        var examples = string.Join("; ", stats.RecentProblems.Where(p => p.Reason != BadReason.UnreadableShard).TakeLast(3));
-        return $"data: {bad} of {total} samples ({100.0 * bad / total:F1}%) are bad, above data.max-bad-fraction = {limit}. " +
-               $"Reasons: {reasons}. Latest: {examples}. Check the shards with 'litevae shards check <shards>', " +
-               "remove or fix the bad files, or raise data.max-bad-fraction.";
-    }
-}

@@ -37,7 +37,7 @@ public static class ShardChecker
         var context = new ReadContext { Report = problems.Add, MaxEncodedBytes = decode.MaxEncodedBytes, OpenRetries = 1, Cancellation = ct };
         long samples = 0, good = 0;
         var region = new RgbaRegion();
-        foreach (var sample in shard.Read(0, context))
+        foreach (var sample in shard.Read(context))
         {
             using (sample)
             {

@@ -3,8 +3,10 @@ using System.Text;
 
 namespace LiteVae.Data.Shards;
 
-/// <summary>One regular-file entry of a tar archive.</summary>
-public readonly record struct TarEntryInfo(string Name, long Size, long Offset, bool NameEscaped);
+/// <summary>One regular-file entry of a tar archive. <paramref name="Offset"/> is its own header;
+/// <paramref name="Start"/> the first header that belongs to it (a pax or long-name header before it, else
+/// the same): reading from Start gives the entry back whole, which is how a sample is read at random.</summary>
+public readonly record struct TarEntryInfo(string Name, long Size, long Offset, bool NameEscaped, long Start);
 
 /// <summary>
 /// A forward-only tar reader built for damaged archives. It reads POSIX ustar, pax ('x' headers with
@@ -21,6 +23,7 @@ public sealed class TarEntryReader : IDisposable
 
     private readonly Stream _stream;
     private readonly bool _leaveOpen;
+    private readonly bool _inMemory;    // _buffer is the caller's, holding the whole input: never moved, never returned
     private readonly string _shard;
     private readonly Action<DataProblem> _report;
     private byte[] _buffer = ArrayPool<byte>.Shared.Rent(64 * 1024);
@@ -40,6 +43,26 @@ public sealed class TarEntryReader : IDisposable
         _report = report;
         _leaveOpen = leaveOpen;
     }
+
+    /// <summary>
+    /// Reads entries from bytes already in memory (one sample's range of a shard, read at random), without
+    /// copying them: after <see cref="MoveNext"/>, the entry's data is <c>data[DataOffset - origin ..][..Size]</c>.
+    /// <paramref name="origin"/> is the archive offset of <c>data[0]</c>, so offsets in problems stay true.
+    /// </summary>
+    public TarEntryReader(byte[] data, int length, long origin, string shardName, Action<DataProblem> report)
+    {
+        _stream = Stream.Null;
+        _shard = shardName;
+        _report = report;
+        _buffer = data;
+        _end = length;
+        _bufferStart = origin;
+        _eof = true;
+        _inMemory = true;
+    }
+
+    /// <summary>Archive offset where the current entry's data begins (valid right after <see cref="MoveNext"/>).</summary>
+    public long DataOffset { get; private set; }
 
     /// <summary>Archive offset of the next unread byte.</summary>
     public long Position => _bufferStart + _pos;
@@ -66,10 +89,12 @@ public sealed class TarEntryReader : IDisposable
         string? longName = null, paxPath = null;
         long? paxSize = null;
         bool escaped = false;
+        long start = -1;   // the entry's first header (pax / long name included)
         while (true)
         {
             if (!SkipRest()) return false; // padding of a pax or long-name entry
             long headerOffset = Position;
+            if (start < 0) start = headerOffset;
             if (!Fill(Block))
             {
                 var partial = _buffer.AsSpan(_pos, _end - _pos);
@@ -84,6 +109,7 @@ public sealed class TarEntryReader : IDisposable
                 _sawEndBlock = true;
                 Consume(Block);
                 if (!SkipZeroBlocks()) return false;
+                start = -1;
                 continue;
             }
             if (!TryParseHeader(header, out char type, out long size, out string name, out bool nameEscaped))
@@ -93,6 +119,7 @@ public sealed class TarEntryReader : IDisposable
                 if (!Resync(headerOffset)) return false;
                 longName = paxPath = null;
                 paxSize = null;
+                start = -1;
                 continue;
             }
             Consume(Block);
@@ -116,12 +143,14 @@ public sealed class TarEntryReader : IDisposable
                     longName = paxPath = null;
                     paxSize = null;
                     escaped = false;
+                    start = -1;
                     continue;
             }
             string finalName = paxPath ?? longName ?? name;
             escaped = paxPath is null && (escaped || (longName is null && nameEscaped));
             if (finalName.StartsWith("./", StringComparison.Ordinal)) finalName = finalName[2..];
-            Current = new TarEntryInfo(finalName, size, headerOffset, escaped);
+            Current = new TarEntryInfo(finalName, size, headerOffset, escaped, start);
+            DataOffset = Position;
             _lastName = finalName;
             return true;
         }
@@ -396,6 +425,7 @@ public sealed class TarEntryReader : IDisposable
     private bool Fill(int need)
     {
         if (_end - _pos >= need) return true;
+        if (_inMemory) return false;   // all of the input is there already
         if (_pos > 0)
         {
             int left = _end - _pos;
@@ -431,7 +461,7 @@ public sealed class TarEntryReader : IDisposable
     public void Dispose()
     {
         if (!_leaveOpen) _stream.Dispose();
-        if (_buffer.Length > 0) ArrayPool<byte>.Shared.Return(_buffer);
+        if (_buffer.Length > 0 && !_inMemory) ArrayPool<byte>.Shared.Return(_buffer);
         _buffer = [];
     }
 }

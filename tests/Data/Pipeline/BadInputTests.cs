@@ -72,31 +72,31 @@ public sealed class BadInputTests : IDisposable
         using var server = new LocalHttpServer(new() { ["good-b.tar"] = File.ReadAllBytes(goodB) });
         string served = server.Url("good-b.tar");
 
-        var options = Options([goodA, truncated, garbage, mixed, missing, unreachable, served]) with
-        {
-            MaxEpochs = 1,
-            MaxBadFraction = 1.0,
-            Streams = 2,
-            DecodeWorkers = 3,
-        };
+        // Problems of the shards themselves are found when they are indexed; those of samples when they are decoded.
         var logged = new List<DataProblem>();
-        var stats = new DataStats();
+        var options = Options([goodA, truncated, garbage, mixed, missing, unreachable, served], order: Shuffled with { Streams = 2 },
+            problems: logged) with { DecodeWorkers = 3 };
+        await using var pipeline = DataPipeline.Start(options);
+        var stats = pipeline.Stats;
         stats.Problem += p => { lock (logged) logged.Add(p); };
-        await using var pipeline = DataPipeline.Start(options, stats: stats);
-        var keys = (await All(pipeline)).SelectMany(b => b.Keys).ToList();
-        await pipeline.Completion;
+        long total = options.Order.SamplesPerEpoch;
+        var batches = new List<BatchRecord>();
+        for (long start = 0; start < total; start += 5)
+            batches.AddRange(await Run(pipeline, start, (int)Math.Min(5, total - start), 1));
+        var keys = batches.SelectMany(b => b.Keys).ToList();
 
         Assert.Equal(expectedGood.Order(StringComparer.Ordinal), keys.Order(StringComparer.Ordinal));
+        Assert.Equal(total, keys.Count + batches.Sum(b => b.Skipped.Length));   // every sample of the span: trained or listed
         Assert.Equal(1, stats.Count(BadReason.EmptyFile));
         Assert.Equal(1, stats.Count(BadReason.TruncatedImage));
         Assert.Equal(1, stats.Count(BadReason.CorruptImage));
         Assert.Equal(1, stats.Count(BadReason.NotAnImage));
         Assert.Equal(1, stats.Count(BadReason.TooManyPixels));
         Assert.Equal(2, stats.Count(BadReason.NoImage)); // metaonly + the garbage-hit sample
-        Assert.Equal(1, stats.Count(BadReason.CorruptTar));
-        Assert.True(stats.Count(BadReason.TruncatedShard) >= 1);
-        Assert.Equal(2, stats.ShardFailures);
+        Assert.True(stats.Count(BadReason.TruncatedShard) + options.Index.Problems.Count(p => p.Reason == BadReason.TruncatedShard) >= 1);
         Assert.Equal(1, stats.EscapedKeys);
+        Assert.Equal(2, options.Index.Problems.Count(p => p.Reason == BadReason.UnreadableShard && p.Key is null));
+        Assert.Single(options.Index.Problems, p => p.Reason == BadReason.CorruptTar);
 
         Problem(logged, BadReason.EmptyFile, mixed, "zero");
         Problem(logged, BadReason.TruncatedImage, mixed, "half");
@@ -109,34 +109,35 @@ public sealed class BadInputTests : IDisposable
         Assert.Contains(logged, p => p.Reason == BadReason.TruncatedShard && p.Shard == truncated);
         Assert.Contains("file not found", Problem(logged, BadReason.UnreadableShard, missing, null).Detail);
         Problem(logged, BadReason.UnreadableShard, unreachable, null);
-        Assert.Equal(logged.Count, stats.Bad + stats.ShardFailures);
     }
 
     [Fact]
-    public async Task A_run_fails_with_a_clear_error_above_the_bad_fraction()
+    public void A_run_stops_with_a_clear_error_above_the_bad_fraction_or_after_an_epoch_of_nothing_readable()
     {
-        byte[] jpeg = ShardBuilder.Jpeg(32, 32, 1);
-        string path = Path.Combine(_dir, "mostly-bad.tar");
-        var entries = new List<byte>();
-        for (int i = 0; i < 40; i++)
-            entries.AddRange(i % 2 == 0 ? Raw($"good{i:D2}.jpg", jpeg) : Raw($"bad{i:D2}.jpg", "not an image"u8.ToArray()));
-        entries.AddRange(new byte[1024]);
-        File.WriteAllBytes(path, entries.ToArray());
-
-        await using var pipeline = DataPipeline.Start(Options([path]) with { MaxBadFraction = 0.2, MinSamplesForBadCheck = 10 });
-        var e = await Assert.ThrowsAsync<DataQualityException>(async () => await All(pipeline));
-        Assert.Contains("max-bad-fraction = 0.2", e.Message);
+        static SkippedSample Bad(long n) => new(n, 0, 0, (int)n, $"bad{n:D2}", BadReason.NotAnImage, "not an image");
+        var account = new SampleAccount();
+        for (int i = 0; i < 4; i++) account.Add(1, [Bad(2 * i + 1)]);
+        account.Check(0.2, minSamples: 10, samplesPerEpoch: 40, _ => "mostly-bad.tar");   // 8 samples: not judged yet
+        account.Add(1, [Bad(9)]);
+        var e = Assert.Throws<DataQualityException>(() => account.Check(0.2, 10, 40, _ => "mostly-bad.tar"));
+        Assert.Contains("5 of 10 samples (50.0%) are bad, above data.max-bad-fraction = 0.2", e.Message);
         Assert.Contains("not-an-image", e.Message);
         Assert.Contains("mostly-bad.tar", e.Message);
-        await Assert.ThrowsAsync<DataQualityException>(() => pipeline.Completion);
+
+        // The counts survive a checkpoint; an epoch without one good sample stops the run whatever the limit.
+        var restored = SampleAccount.From(account.Counts);
+        Assert.Equal(account.Counts, restored.Counts);
+        for (int i = 0; i < 40; i++) restored.Add(0, [Bad(100 + i)]);
+        e = Assert.Throws<DataQualityException>(() => restored.Check(1.0, 10, 40, _ => "mostly-bad.tar"));
+        Assert.Contains("a whole epoch of 40", e.Message);
     }
 
     [Fact]
-    public async Task When_no_shard_can_be_read_the_run_stops_with_an_error_instead_of_spinning()
+    public void When_no_shard_can_be_read_the_run_stops_with_an_error_instead_of_spinning()
     {
-        await using var pipeline = DataPipeline.Start(Options([Path.Combine(_dir, "a.tar"), Path.Combine(_dir, "b.tar")]));
-        var e = await Assert.ThrowsAsync<InvalidDataException>(async () => await All(pipeline));
-        Assert.Contains("all 2 shards are missing, unreadable or empty", e.Message);
+        var e = Assert.Throws<InvalidDataException>(() => DataPipeline.Start(Options([Path.Combine(_dir, "a.tar"), Path.Combine(_dir, "b.tar")])));
+        Assert.Contains("all 2 shard(s) are missing, unreadable or empty", e.Message);
+        Assert.Contains("file not found", e.Message);
     }
 
     private static DataProblem Problem(List<DataProblem> logged, BadReason reason, string shard, string? key)

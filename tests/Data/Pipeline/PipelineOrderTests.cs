@@ -1,6 +1,7 @@
 using LiteVae.Data.Config;
-using LiteVae.Data.Decoding;
+using LiteVae.Data.Order;
 using LiteVae.Data.Pipeline;
+using LiteVae.Data.Shards;
 using LiteVae.Data.Tests.Support;
 using LiteVae.Data.Transforms;
 using static LiteVae.Data.Tests.Pipeline.PipelineTestKit;
@@ -21,128 +22,100 @@ public sealed class SmallShards : IDisposable
 public sealed class PipelineOrderTests(SmallShards fixture) : IClassFixture<SmallShards>
 {
     private readonly string[] _shards = fixture.Paths;
-    private const int Total = 13 + 9 + 17 + 4 + 11;
 
     [Fact]
-    public async Task The_order_does_not_depend_on_readers_workers_or_queue_sizes()
+    public async Task A_batch_depends_only_on_its_span_not_on_workers_prefetch_or_what_was_asked_before()
     {
-        var narrow = Options(_shards) with { Readers = 1, DecodeWorkers = 1, StreamQueue = 1, DecodeQueue = 1, BatchQueue = 1 };
-        var wide = Options(_shards) with { Readers = 3, DecodeWorkers = 4, StreamQueue = 32, DecodeQueue = 100, BatchQueue = 4 };
-        const int batches = 3 * Total / 5; // three epochs
-        await using var a = DataPipeline.Start(narrow);
-        await using var b = DataPipeline.Start(wide);
-        AssertSame(await Take(a, batches), await Take(b, batches));
-    }
+        const int span = 5, batches = 3 * Total / span;   // three epochs; spans straddle the epoch boundaries
+        List<BatchRecord> narrow, wide;
+        await using (var a = DataPipeline.Start(Options(_shards) with { Readers = 1, DecodeWorkers = 1, Prefetch = 1 }))
+            narrow = await Run(a, 0, span, batches);
+        await using (var b = DataPipeline.Start(Options(_shards) with { Readers = 3, DecodeWorkers = 4, Prefetch = 4 }))
+            wide = await Run(b, 0, span, batches);
+        AssertSame(narrow, wide);
 
-    [Fact]
-    public async Task Every_epoch_holds_every_sample_once_in_a_new_order()
-    {
-        await using var p = DataPipeline.Start(Options(_shards) with { MaxEpochs = 3 });
-        var batches = await All(p);
-        Assert.Equal(3 * Total, batches.Sum(b => b.Keys.Length));
-        var byEpoch = batches.SelectMany(b => b.Keys.Zip(b.Epochs, b.Indexes)).GroupBy(x => x.Second).OrderBy(g => g.Key).ToList();
-        Assert.Equal(3, byEpoch.Count);
-        var allKeys = Enumerable.Range(0, 5).SelectMany(i => Enumerable.Range(0, new[] { 13, 9, 17, 4, 11 }[i]).Select(j => $"s{i}-{j:D4}")).Order().ToList();
-        foreach (var epoch in byEpoch)
+        // Another node that makes only every third batch, starting with the second (as data node 1 of 3 would),
+        // and a trainer resumed at batch 17: the same batches, bit for bit.
+        await using (var c = DataPipeline.Start(Options(_shards)))
         {
-            Assert.Equal(allKeys, epoch.Select(x => x.First).Order());
-            Assert.Equal(Enumerable.Range(0, Total).Select(i => (long)i), epoch.Select(x => x.Third));
+            var mine = new List<BatchRecord>();
+            for (int k = 1; k < batches; k += 3) mine.AddRange(await Run(c, (long)k * span, span, 1));
+            AssertSame(narrow.Where((_, k) => k % 3 == 1).ToList(), mine);
+            AssertSame(narrow.Skip(17).ToList(), await Run(c, 17L * span, span, batches - 17));
         }
-        Assert.NotEqual(byEpoch[0].Select(x => x.First), byEpoch[1].Select(x => x.First));
-        Assert.Equal(Total, p.Stats.Good / 3);
-        Assert.Equal(0, p.Stats.Bad);
-        await p.Completion;
-    }
-
-    [Theory]
-    [InlineData(1)]
-    [InlineData(7)]
-    [InlineData(11)]
-    [InlineData(13)]
-    public async Task Resuming_from_a_saved_position_continues_the_identical_sequence(int stopAfter)
-    {
-        const int total = 24; // crosses two epoch boundaries (54 samples per epoch, batch 5)
-        List<BatchRecord> uninterrupted;
-        await using (var p = DataPipeline.Start(Options(_shards)))
-            uninterrupted = await Take(p, total);
-
-        string saved;
-        await using (var p = DataPipeline.Start(Options(_shards) with { DecodeWorkers = 3 }))
-        {
-            var first = await Take(p, stopAfter);
-            AssertSame(uninterrupted.Take(stopAfter).ToList(), first);
-            saved = first[^1].PositionAfter.ToJson();
-        }
-        // A different machine: other reader and worker counts, a position that went through JSON.
-        var resumedOptions = Options(_shards) with { Readers = 1, DecodeWorkers = 1, DecodeQueue = 3 };
-        await using (var p = DataPipeline.Start(resumedOptions, DataPosition.FromJson(saved)))
-            AssertSame(uninterrupted.Skip(stopAfter).ToList(), await Take(p, total - stopAfter));
     }
 
     [Fact]
-    public async Task Data_parallel_slices_partition_each_global_batch_without_decoding_others()
+    public void Every_epoch_holds_every_sample_once_in_a_new_order_and_the_streams_take_turns()
     {
-        const int global = 6;
-        List<BatchRecord> whole;
-        await using (var p = DataPipeline.Start(Options(_shards) with { MaxEpochs = 1, BatchSize = global }))
-            whole = await All(p);
-        var indexToKey = whole.SelectMany(b => b.Indexes.Zip(b.Keys)).ToDictionary(x => x.First, x => x.Second);
-
-        var seen = new List<string>();
-        for (int rank = 0; rank < 3; rank++)
+        var index = Index(_shards);
+        var order = new SampleOrder(index.Shards.Select(s => s.Name).ToList(), index.Sizes, Shuffled);
+        Assert.Equal(Total, order.SamplesPerEpoch);
+        var epochs = Enumerable.Range(0, 3)
+            .Select(e => Enumerable.Range(0, Total).Select(i => order.At((long)e * Total + i)).ToList()).ToList();
+        var all = Sizes.SelectMany((n, shard) => Enumerable.Range(0, n).Select(i => (shard, i))).Order().ToList();
+        for (int e = 0; e < 3; e++)
         {
-            var slice = DataSlice.ForRank(global, rank, 3);
-            await using var p = DataPipeline.Start(Options(_shards) with { MaxEpochs = 1, BatchSize = slice.End - slice.Begin, Slice = slice });
-            var mine = (await All(p)).SelectMany(b => b.Indexes.Zip(b.Keys)).ToList();
-            Assert.All(mine, x => Assert.True(slice.Contains(x.First)));
-            Assert.All(mine, x => Assert.Equal(indexToKey[x.First], x.Second));
-            Assert.Equal(mine.Count, p.Stats.Good); // decoded only its share
-            seen.AddRange(mine.Select(x => x.Second));
+            Assert.All(epochs[e], r => Assert.Equal(e, r.Epoch));
+            Assert.Equal(all, epochs[e].Select(r => (r.Shard, r.Index)).Order());
         }
-        Assert.Equal(indexToKey.Values.Order(), seen.Order());
-    }
+        Assert.NotEqual(epochs[0].Select(r => (r.Shard, r.Index)), epochs[1].Select(r => (r.Shard, r.Index)));
+        // Three streams take turns: the first three samples of an epoch come from three different shards,
+        // and the first shard's first window of 4 samples is a permutation of its samples 0..3.
+        Assert.Equal(3, epochs[0].Take(3).Select(r => r.Shard).Distinct().Count());
+        int first = epochs[0][0].Shard;
+        Assert.Equal([0, 1, 2, 3], epochs[0].Where(r => r.Shard == first).Take(4).Select(r => r.Index).Order());
 
-    [Fact]
-    public async Task A_position_from_another_data_order_is_refused()
-    {
-        DataPosition position;
-        await using (var p = DataPipeline.Start(Options(_shards)))
-            position = (await Take(p, 2))[^1].PositionAfter;
-        var e = Assert.Throws<ArgumentException>(() => DataPipeline.Start(Options(_shards) with { Seed = 99 }, position));
-        Assert.Contains("another data order", e.Message);
-        Assert.Throws<ArgumentException>(() => DataPipeline.Start(Options(_shards.Take(4)), position));
-        Assert.Throws<FormatException>(() => DataPosition.FromJson("{\"epoch\":-1}"));
+        // The same inputs give the same order (a new object, as on another node); the fingerprint changes
+        // with anything that changes the order.
+        var again = new SampleOrder(index.Shards.Select(s => s.Name).ToList(), index.Sizes, Shuffled);
+        Assert.Equal(epochs[1], Enumerable.Range(0, Total).Select(i => again.At(Total + i)));
+        Assert.Equal(order.Fingerprint, again.Fingerprint);
+        var names = index.Shards.Select(s => s.Name).ToList();
+        Assert.NotEqual(order.Fingerprint, new SampleOrder(names, index.Sizes, Shuffled with { Seed = 99 }).Fingerprint);
+        Assert.NotEqual(order.Fingerprint, new SampleOrder(names, index.Sizes, Shuffled with { Streams = 2 }).Fingerprint);
+        Assert.NotEqual(order.Fingerprint, new SampleOrder(names, [.. index.Sizes.Take(4), 10], Shuffled).Fingerprint);
+        Assert.NotEqual(order.Fingerprint, new SampleOrder([.. names.Take(4), "other.tar"], index.Sizes, Shuffled).Fingerprint);
     }
 
     [Fact]
     public async Task Disposing_mid_run_returns_every_batch_buffer()
     {
-        var p = DataPipeline.Start(Options(_shards) with { BatchQueue = 3 });
-        var first = await Take(p, 2);
-        Assert.Equal(2, first.Count);
-        await Task.Delay(200); // let the prefetch queue fill
+        var p = DataPipeline.Start(Options(_shards) with { Prefetch = 3 });
+        Assert.Equal(2, (await Run(p, 0, 5, 2)).Count);
+        for (int k = 2; k < 8; k++) _ = p.RequestAsync(k * 5L, 5).AsTask();   // some wait for a free slot
+        await Task.Delay(200);
         await p.DisposeAsync();
         Assert.Equal(0, p.Pool.Outstanding);
-        Assert.True(p.Pool.Allocated <= 3 + 2 + 2); // bounded: queue + in progress + consumed
+        Assert.True(p.Pool.Allocated <= 2 * 3 + 2, $"{p.Pool.Allocated} buffers");   // filling + waiting + consumed
     }
 
     [Fact]
     public async Task Batches_are_contiguous_planar_rgb_that_equal_the_transform_of_each_sample()
     {
-        var options = Options(_shards) with { MaxEpochs = 1 };
+        var options = Options(_shards);
         await using var p = DataPipeline.Start(options);
-        await foreach (var batch in p.ReadAllAsync())
+        foreach (long start in new long[] { 0, 52 })   // the second span straddles the end of epoch 0
         {
+            await p.RequestAsync(start, 5);
+            Assert.True(await p.Batches.WaitToReadAsync());
+            Assert.True(p.Batches.TryRead(out var batch));
             using (batch)
             {
                 Assert.Equal(16, batch.Height);
                 Assert.Equal(batch.Count * 3 * 16 * 16, batch.Pixels.Length);
-                var info = batch.Samples[0];
-                var shard = options.Shards.First(s => s.Name == info.Shard);
-                using var raw = shard.Read(0, new LiteVae.Data.Shards.ReadContext { Report = _ => { } }).First(s => s.Key == info.Key);
-                var expected = new byte[3 * 16 * 16];
-                options.Transform.Apply(raw.Image, new SampleKey(options.Seed, info.Epoch, info.Index), expected, new TransformScratch());
-                Assert.Equal(expected, batch.Sample(0).ToArray());
+                Assert.Equal(Enumerable.Range(0, 5).Select(i => start + i), batch.Samples.Select(s => s.Number));
+                for (int i = 0; i < batch.Count; i++)
+                {
+                    var info = batch.Samples[i];
+                    Assert.Equal(options.Order.At(info.Number), new SampleRef(info.Epoch, info.Shard, info.Index));
+                    using var raw = options.Index.Read(info.Shard, info.Index, Quiet());
+                    Assert.Equal(info.Key, raw.Key);
+                    var expected = new byte[3 * 16 * 16];
+                    options.Transform.Apply(raw.Image, new SampleKey(1234, info.Epoch, options.Order.PositionInEpoch(info.Number)), expected, new TransformScratch());
+                    Assert.Equal(expected, batch.Sample(i).ToArray());
+                }
+                if (start == 52) Assert.Equal([0, 0, 1, 1, 1], batch.Samples.Select(s => s.Epoch));
             }
         }
     }
@@ -151,13 +124,42 @@ public sealed class PipelineOrderTests(SmallShards fixture) : IClassFixture<Smal
     public async Task Evaluation_reads_every_shard_once_in_list_order_with_a_last_partial_batch()
     {
         var config = new DataConfig { Source = _shards, Resolution = 16, BatchSize = 8 };
-        var options = config.CreatePipelineOptions(DataUse.Eval);
+        var index = config.LoadIndex(_ => { });
+        var options = config.CreatePipelineOptions(index, DataUse.Eval);
+        Assert.IsType<EvalTransform>(options.Transform);
         await using var p = DataPipeline.Start(options);
-        var batches = await All(p);
+        var batches = new List<BatchRecord>();
+        for (long start = 0; start < Total; start += 8)
+            batches.AddRange(await Run(p, start, (int)Math.Min(8, Total - start), 1));
         var keys = batches.SelectMany(b => b.Keys).ToList();
         Assert.Equal(Total, keys.Count);
         Assert.Equal(keys.Order(StringComparer.Ordinal), keys); // shard order, sample order
         Assert.Equal(Total % 8, batches[^1].Keys.Length);
-        Assert.IsType<EvalTransform>(options.Transform);
+    }
+
+    [Fact]
+    public void An_index_is_saved_and_reused_until_a_shard_changes()
+    {
+        string dir = Fixtures.TempDir("index");
+        try
+        {
+            var paths = MakeShards(dir, [3, 5]);
+            string cache = Path.Combine(dir, "data-index.json");
+            var first = ShardIndex.Load(ShardSpec.Resolve(paths), Quiet(), cacheFile: cache);
+            Assert.Equal([3, 5], first.Sizes);
+            Assert.True(File.Exists(cache));
+            // What a restarted process reads back: the same layouts, offsets included.
+            var saved = ShardIndex.FromFile(cache, ShardSpec.Resolve(paths));
+            Assert.NotNull(saved);
+            Assert.Equal(first.Layouts, saved.Layouts);
+            Assert.NotNull(first.Layouts[0].Offsets);
+            ShardBuilder.WriteJpegShard(paths[1], "s1", 7, 40, 32, seedBase: 1000);   // shard 1 changes
+            File.SetLastWriteTimeUtc(paths[1], DateTime.UtcNow.AddMinutes(1));
+            Assert.Null(ShardIndex.FromFile(cache, ShardSpec.Resolve(paths)));
+            var second = ShardIndex.Load(ShardSpec.Resolve(paths), Quiet(), cacheFile: cache);
+            Assert.Equal([3, 7], second.Sizes);
+            Assert.Equal(first.Layouts[0], second.Layouts[0]);
+        }
+        finally { Directory.Delete(dir, true); }
     }
 }

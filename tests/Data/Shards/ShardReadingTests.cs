@@ -11,8 +11,8 @@ public sealed class ShardReadingTests : IDisposable
 
     public void Dispose() => Directory.Delete(_dir, true);
 
-    private static List<RawSample> ReadAll(ShardSource shard, List<DataProblem> problems, long skip = 0) =>
-        shard.Read(skip, new ReadContext { Report = problems.Add }).ToList();
+    private static List<RawSample> ReadAll(ShardSource shard, List<DataProblem> problems) =>
+        shard.Read(new ReadContext { Report = problems.Add }).ToList();
 
     [Fact]
     public void Webdataset_keys_group_consecutive_entries_and_pass_metadata_through()
@@ -46,17 +46,38 @@ public sealed class ShardReadingTests : IDisposable
     }
 
     [Fact]
-    public void Skip_seeks_to_the_same_samples_a_full_read_gives()
+    public void Reading_at_random_gives_the_samples_a_full_read_gives_from_a_file_and_over_http()
     {
         string path = Path.Combine(_dir, "s.tar");
-        ShardBuilder.WriteJpegShard(path, "k", 12);
+        byte[] jpg = ShardBuilder.Jpeg(16, 16, 1);
+        // Long names (GNU 'L' and pax headers) and metadata: a sample's range must start at its first header.
+        var entries = new List<(string, byte[])>();
+        for (int i = 0; i < 12; i++)
+        {
+            string key = i % 3 == 0 ? $"{new string('d', 120)}/k{i:D2}" : $"k{i:D2}";
+            entries.Add(($"{key}.jpg", ShardBuilder.Jpeg(16, 16, i)));
+            entries.Add(($"{key}.cls", [(byte)('0' + i % 10)]));
+        }
+        File.WriteAllBytes(path, ShardBuilder.Tar(entries.ToArray(), System.Formats.Tar.TarEntryFormat.Gnu));
         var problems = new List<DataProblem>();
         var all = ReadAll(new TarShard(path), problems);
-        var tail = ReadAll(new TarShard(path), problems, skip: 7);
-        Assert.Equal(all.Skip(7).Select(s => (s.Key, s.IndexInShard)), tail.Select(s => (s.Key, s.IndexInShard)));
-        Assert.Equal(all[7].Image.ToArray(), tail[0].Image.ToArray());
-        Assert.Empty(ReadAll(new TarShard(path), problems, skip: 12));
+        using var server = new LocalHttpServer(new() { ["s.tar"] = File.ReadAllBytes(path), ["norange/s.tar"] = File.ReadAllBytes(path) });
+        foreach (var shard in new ShardSource[] { new TarShard(path), new TarShard(server.Url("s.tar")), new TarShard(server.Url("norange/s.tar")) })
+        {
+            var context = new ReadContext { Report = problems.Add };
+            var layout = shard.Scan(context);
+            Assert.Equal(12, layout.Samples);
+            foreach (int i in new[] { 7, 0, 11, 3, 3, 10 })
+            {
+                using var sample = shard.ReadAt(layout, i, context);
+                Assert.Equal((all[i].Key, (long)i), (sample.Key, sample.IndexInShard));
+                Assert.Equal(all[i].Image.ToArray(), sample.Image.ToArray());
+                Assert.Equal(all[i].Metadata!["cls"], sample.Metadata!["cls"]);
+                Assert.Null(sample.Problem);
+            }
+        }
         Assert.Empty(problems);
+        all.ForEach(s => s.Dispose());
     }
 
     [Fact]
@@ -74,6 +95,15 @@ public sealed class ShardReadingTests : IDisposable
         var last = samples[^1];
         if (last.Problem is not null) Assert.Equal(BadReason.TruncatedShard, last.Problem.Reason);
         else Assert.Contains(problems, p => p.Reason == BadReason.TruncatedShard);
+        // Indexed and read at random, the same samples are good and the cut one is flagged the same way.
+        var shard = new TarShard(path);
+        var layout = shard.Scan(new ReadContext { Report = _ => { } });
+        Assert.Equal(samples.Count, layout.Samples);
+        for (int i = 0; i < layout.Samples; i++)
+        {
+            using var sample = shard.ReadAt(layout, i, new ReadContext { Report = _ => { } });
+            Assert.Equal(samples[i].Problem?.Reason, sample.Problem?.Reason);
+        }
     }
 
     [Fact]

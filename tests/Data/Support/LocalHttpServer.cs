@@ -42,7 +42,15 @@ public sealed class LocalHttpServer : IDisposable
             string path = ctx.Request.Url!.AbsolutePath.TrimStart('/');
             if (_files.TryGetValue(path, out var data))
             {
-                ctx.Response.StatusCode = 200;
+                // Byte ranges ("bytes=a-b"), as file servers and object stores answer them; the rest whole.
+                var range = System.Text.RegularExpressions.Regex.Match(ctx.Request.Headers["Range"] ?? "", @"^bytes=(\d+)-(\d+)$");
+                if (range.Success && !path.StartsWith("norange/", StringComparison.Ordinal))
+                {
+                    int from = int.Parse(range.Groups[1].Value), to = Math.Min(int.Parse(range.Groups[2].Value), data.Length - 1);
+                    data = data[from..(to + 1)];
+                    ctx.Response.StatusCode = 206;
+                }
+                else ctx.Response.StatusCode = 200;
                 ctx.Response.ContentLength64 = data.Length;
                 try { await ctx.Response.OutputStream.WriteAsync(data); } catch { }
             }
