@@ -141,12 +141,12 @@ public sealed class DataDecodeBench : IBenchmark
         return new Rate(done / wall, done / cpu);
     }
 
-    /// <summary>The whole in-process pipeline (tar reading, decode workers, reordering, batch copies) at batch 32.</summary>
+    /// <summary>The whole in-process pipeline (samples read at random, decode workers writing into the batch) at batch 32.</summary>
     private static Rate MeasurePipeline(Options opts, int r, int threads)
     {
         IReadOnlyList<string> source = opts.Folder is not null ? [opts.Folder] : opts.Shards;
         var config = new DataConfig { Source = source, Resolution = r, BatchSize = 32, DecodeWorkers = threads, Readers = 2 };
-        var options = config.CreatePipelineOptions(DataUse.Train);
+        var options = config.CreatePipelineOptions(config.LoadIndex(_ => { }), DataUse.Train);
         return Task.Run(async () =>
         {
             await using var pipeline = DataPipeline.Start(options);
@@ -154,7 +154,7 @@ public sealed class DataDecodeBench : IBenchmark
             var cpu0 = CpuTime();
             bool measuring = false;
             long images = 0;
-            await foreach (var batch in pipeline.ReadAllAsync())
+            await foreach (var batch in pipeline.ReadSpansAsync(0, 32))
             {
                 using (batch)
                 {
@@ -266,7 +266,7 @@ public sealed class DataDecodeBench : IBenchmark
         else
         {
             foreach (var shard in ShardSpec.Resolve(opts.Shards))
-                foreach (var s in shard.Read(0, new ReadContext { Report = p => Console.Error.WriteLine(p) }))
+                foreach (var s in shard.Read(new ReadContext { Report = p => Console.Error.WriteLine(p) }))
                     using (s)
                         if (s.HasImage && s.ImageExtension is "jpg" or "jpeg")
                             list.Add((s.Key, s.Image.ToArray()));

@@ -102,24 +102,20 @@ internal sealed class EvalJobBench : IBenchmark
         {
             using var metrics = new MetricSet(lpips, inception);
             var evaluator = new ReconstructionEvaluator(reconstructor, metrics, 8, 8);
-            var pipeline = DataPipeline.Start(data.CreatePipelineOptions(DataUse.Eval));
+            var index = data.LoadIndex(_ => { });
+            var pipeline = DataPipeline.Start(data.CreatePipelineOptions(index, DataUse.Eval));
             var clock = Stopwatch.StartNew();
             double wait = 0;
             try
             {
-                var reader = pipeline.Batches;
-                while (true)
+                var w = Stopwatch.StartNew();
+                foreach (var batch in pipeline.ReadSpansAsync(0, data.BatchSize, index.TotalSamples).ToBlockingEnumerable())
                 {
-                    var w = Stopwatch.StartNew();
-                    if (!reader.TryRead(out var batch))
-                    {
-                        if (!reader.WaitToReadAsync().AsTask().GetAwaiter().GetResult()) { pipeline.Completion.GetAwaiter().GetResult(); break; }
-                        continue;
-                    }
                     wait += w.Elapsed.TotalSeconds;
                     using (batch)
                         evaluator.Add(batch.Pixels.Span, batch.Count, batch.Height, batch.Width,
-                            batch.Samples.Select(s => new ImageSource(s.Shard, s.Key)).ToList());
+                            batch.Samples.Select(s => new ImageSource(index.Shards[s.Shard].Name, s.Key)).ToList());
+                    w.Restart();
                 }
             }
             finally
@@ -187,12 +183,14 @@ internal sealed class EvalJobBench : IBenchmark
     private static List<MemoryBatch> Preload(DataConfig data, int repeat)
     {
         var list = new List<MemoryBatch>();
-        var pipeline = DataPipeline.Start((data with { Source = Enumerable.Repeat(data.Source[0], repeat).ToList() }).CreatePipelineOptions(DataUse.Eval));
+        var repeated = data with { Source = Enumerable.Repeat(data.Source[0], repeat).ToList() };
+        var index = repeated.LoadIndex(_ => { });
+        var pipeline = DataPipeline.Start(repeated.CreatePipelineOptions(index, DataUse.Eval));
         try
         {
-            foreach (var b in pipeline.ReadAllAsync().ToBlockingEnumerable())
+            foreach (var b in pipeline.ReadSpansAsync(0, data.BatchSize, index.TotalSamples).ToBlockingEnumerable())
                 using (b)
-                    list.Add(new MemoryBatch(b.Pixels.ToArray(), b.Count, b.Samples.Select(s => new ImageSource(s.Shard, s.Key)).ToList()));
+                    list.Add(new MemoryBatch(b.Pixels.ToArray(), b.Count, b.Samples.Select(s => new ImageSource(index.Shards[s.Shard].Name, s.Key)).ToList()));
         }
         finally
         {

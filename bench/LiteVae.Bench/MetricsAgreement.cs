@@ -40,12 +40,18 @@ internal static class MetricsAgreement
             .Build();
         // The provider listens to every meter named LiteVae; tell ours apart by reading it alone below.
         var config = new DataConfig { Source = shards, Resolution = resolution, BatchSize = batch, DecodeWorkers = 2, Readers = 2 };
-        var options = config.CreatePipelineOptions(DataUse.Train) with { BatchQueue = 4 };
+        var options = config.CreatePipelineOptions(config.LoadIndex(_ => { }), DataUse.Train) with { Prefetch = 4 };
 
         return Task.Run(async () =>
         {
             await using var pipeline = DataPipeline.Start(options);
             using var observed = PipelineTelemetry.Observe(pipeline, "bench", telemetry);
+            using var stop = new CancellationTokenSource();
+            var asking = Task.Run(async () =>
+            {
+                try { for (long start = 0; ; start += batch) await pipeline.RequestAsync(start, batch, stop.Token); }
+                catch (OperationCanceledException) { }
+            });
             var reader = pipeline.Batches;
             // Warm up: the first batches include opening shards and JIT.
             for (int i = 0; i < 3; i++) (await Take(reader)).Dispose();
@@ -73,12 +79,14 @@ internal static class MetricsAgreement
                 fromMetric.Add(GaugeValue(exported, "litevae.data.queue.depth", "batch"));
             }
             double wallSeconds = wall.Elapsed.TotalSeconds;
+            stop.Cancel();
+            await asking;
             exported.Clear();
             provider.ForceFlush();
             var (sum, count) = Histogram(exported, "litevae.data.batch.wait");
             // Cumulative temporality: the warm-up batches were not recorded, so sum and count cover the timed steps only.
             return new Regime(name, stepMs, waitSum / wallSeconds, sum / wallSeconds, waitSum, sum, steps, count,
-                sampled.Average(), fromMetric.Average(), options.BatchQueue);
+                sampled.Average(), fromMetric.Average(), options.Prefetch);
         }).GetAwaiter().GetResult();
     }
 

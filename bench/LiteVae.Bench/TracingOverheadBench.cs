@@ -1,3 +1,4 @@
+using LiteVae.Actors;
 using System.Diagnostics;
 using System.Globalization;
 using System.Text;
@@ -205,7 +206,7 @@ internal sealed class TracingOverheadBench : IBenchmark
         private readonly string _runDir;
         private readonly byte[][] _pixels;
         private readonly int _batch, _size;
-        private readonly SampleId[] _ids;
+        private readonly LiteVae.Data.Pipeline.SampleInfo[] _ids;
         private int _next;
 
         private RealEngine(ITrainingEngine engine, string runDir, ExperimentConfig c, string describe)
@@ -214,7 +215,7 @@ internal sealed class TracingOverheadBench : IBenchmark
             _batch = c.Data.BatchSize;
             _size = c.Data.Resolution;
             LogEvery = c.Run.LogEvery;
-            _ids = Enumerable.Range(0, _batch).Select(i => new SampleId(0, 0, i)).ToArray();
+            _ids = Enumerable.Range(0, _batch).Select(i => new LiteVae.Data.Pipeline.SampleInfo(i, 0, 0, i, $"k{i}")).ToArray();
             var rng = new Random(1);
             _pixels = Enumerable.Range(0, 4).Select(_ => { var b = new byte[_batch * 3 * _size * _size]; rng.NextBytes(b); return b; }).ToArray();
             Describe = describe;
@@ -242,11 +243,10 @@ internal sealed class TracingOverheadBench : IBenchmark
         public long StepCount => _engine.Step;
 
         /// <summary>A pooled batch, as the data pipeline delivers them (the trainer disposes it after the step).</summary>
-        public PixelBatch NextBatch()
+        public LiteVae.Data.Pipeline.Batch NextBatch()
         {
-            var batch = PixelBatch.Rent(_batch, _size, _size, 0, _ids);
-            _pixels[_next++ % _pixels.Length].CopyTo(batch.Pixels);
-            return batch;
+            long start = (long)_next * _batch;
+            return new LiteVae.Data.Pipeline.Batch(start, _batch, _pixels[_next++ % _pixels.Length], null, _size, _size, _ids, []);
         }
 
         public void Step(bool readLosses)
@@ -255,7 +255,7 @@ internal sealed class TracingOverheadBench : IBenchmark
             _engine.TrainStep(b, readLosses);
         }
 
-        public IReadOnlyDictionary<string, double>? Step(PixelBatch batch, bool readLosses)
+        public IReadOnlyDictionary<string, double>? Step(LiteVae.Data.Pipeline.Batch batch, bool readLosses)
         {
             using (batch)
                 return _engine.TrainStep(batch, readLosses);

@@ -39,7 +39,7 @@ internal static class TrainStepWorkload
         using var trainer = new LiteVaeTrainer(ae, disc, lpips, new LossConfig { DiscStart = 0 }, options, device);
         trainer.JoinGroup(data);
 
-        var layout = new DataParallelLayout(data.Rank, data.WorldSize, o.Batch, 1);
+        var layout = DataParallelLayout.Equal(data.Rank, data.WorldSize, o.Batch, 1);
         var rng = new Random(5);
         var globals = Enumerable.Range(0, 2).Select(_ =>
         {

@@ -2,14 +2,16 @@ namespace LiteVae.Actors.Coordination;
 
 /// <summary>
 /// What the Coordinator runs, bound by the Host from the experiment config: the resolved experiment HOCON
-/// (handed to trainer, data and eval nodes), the run directory, the training shards and the schedule.
+/// (handed to trainer, data and eval nodes), the run directory, the data's sample order (its fingerprint and
+/// samples per epoch; every data node must compute the same) with the global batch size, and the schedule.
 /// </summary>
 public sealed record RunPlan(
-    string ExperimentHocon, string RunDir, IReadOnlyList<string> Shards, long Seed, long MaxSteps, int CheckpointEvery,
-    int LogEvery, bool EvalEachCheckpoint);
+    string ExperimentHocon, string RunDir, string OrderFingerprint, long SamplesPerEpoch, int Shards, int BatchSize, long MaxSteps,
+    int CheckpointEvery, int LogEvery, bool EvalEachCheckpoint);
 
 /// <param name="DataRoots">Folders besides the run directory that paths in commands may point into.</param>
-public sealed record CoordinatorSettings(TimeSpan Tick, TimeSpan StaleLeaseAfter, bool LeaveClusterWhenStopped,
+/// <param name="OverdueLeaseAfter">A batch the trainer has waited for this long since it was leased is leased again.</param>
+public sealed record CoordinatorSettings(TimeSpan Tick, TimeSpan OverdueLeaseAfter, bool LeaveClusterWhenStopped,
     IReadOnlyList<string>? DataRoots = null)
 {
     /// <summary>How many trainers form the data-parallel group (one: the plain single-trainer run).</summary>

@@ -7,11 +7,21 @@ using LiteVae.Actors.Telemetry;
 
 namespace LiteVae.Actors.Data;
 
+/// <summary>Ask a trainer's intake for its buffer (answered only within one process: data nodes there add batches directly).</summary>
+public sealed class GetLocalIntake : INoSerializationVerificationNeeded
+{
+    public static readonly GetLocalIntake Instance = new();
+    private GetLocalIntake() { }
+}
+
+/// <summary>The answer to <see cref="GetLocalIntake"/>.</summary>
+public sealed record LocalIntake(IntakeBuffer Buffer) : INoSerializationVerificationNeeded;
+
 /// <summary>
-/// The trainer node's end of the data path. Data stages in the same process get the intake channel's
-/// writer directly (<see cref="GetLocalIntake"/>); remote data nodes offer StreamRefs of chunks, which are
-/// pulled one chunk at a time, reassembled and written into the bounded channel, so a full channel stops
-/// the remote pipeline (back-pressure through the stream's demand).
+/// The trainer node's end of the data path. Data nodes in the same process get the <see cref="IntakeBuffer"/>
+/// itself (<see cref="GetLocalIntake"/>) and add their batches straight into it; remote data nodes offer
+/// StreamRefs of chunks, which are pulled one chunk at a time, reassembled and added. The Coordinator never
+/// leases batches beyond the buffer's capacity, so adding never has to wait.
 /// </summary>
 public sealed class BatchIntake : ReceiveActor
 {
@@ -21,17 +31,17 @@ public sealed class BatchIntake : ReceiveActor
     private sealed class StreamCount { public long Bytes, Batches; }
 
     private readonly ILoggingAdapter _log = Context.GetLogger();
-    private readonly IntakeChannel _channel;
+    private readonly IntakeBuffer _buffer;
     private readonly CancellationTokenSource _cts = new();
     private int _streams;
 
     /// <summary>Bytes received across nodes (for the pipeline benchmark and metrics).</summary>
     public static long BytesReceived;
 
-    public BatchIntake(IntakeChannel channel)
+    public BatchIntake(IntakeBuffer buffer)
     {
-        _channel = channel;
-        Receive<GetLocalIntake>(_ => Sender.Tell(new LocalIntake(_channel.Writer)));
+        _buffer = buffer;
+        Receive<GetLocalIntake>(_ => Sender.Tell(new LocalIntake(_buffer)));
         Receive<DataProtocol.OfferBatchStream>(HandleOffer);
         Receive<StreamEnded>(m =>
         {
@@ -48,7 +58,7 @@ public sealed class BatchIntake : ReceiveActor
         });
     }
 
-    public static Props Props(IntakeChannel channel) => Akka.Actor.Props.Create(() => new BatchIntake(channel));
+    public static Props Props(IntakeBuffer buffer) => Akka.Actor.Props.Create(() => new BatchIntake(buffer));
 
     private void HandleOffer(DataProtocol.OfferBatchStream offer)
     {
@@ -85,8 +95,7 @@ public sealed class BatchIntake : ReceiveActor
             var batch = reassembler.Add(next.Value);
             if (batch is null) continue;
             Interlocked.Increment(ref count.Batches);
-            try { await _channel.Writer.WriteAsync(batch, ct); }
-            catch { batch.Dispose(); throw; }
+            _buffer.Add(batch);
         }
     }
 

@@ -1,13 +1,10 @@
 using LiteVae.Actors.Protocol;
+using LiteVae.Model.Distributed;
 
 namespace LiteVae.Actors.Distributed;
 
-/// <summary>What one follower step did: trained step <paramref name="Step"/>, or the leader ended the group.</summary>
-public sealed record FollowerStep(bool Ended, long Step);
-
 /// <summary>
-/// A training engine that can be one rank of a data-parallel group (the Host adapts LiteVaeTrainer and the
-/// collectives of src/Model). Rank 0, the leader, is driven by the DeviceTrainer exactly like a lone
+/// A training engine that can be one rank of a data-parallel group (<see cref="Training.LiteVaeEngine"/>). Rank 0, the leader, is driven by the DeviceTrainer exactly like a lone
 /// trainer: <see cref="Training.ITrainingEngine.TrainStep"/> receives the global batch from the data plane,
 /// sends it to the followers over the group's control channel and trains on its own slice. Followers call
 /// <see cref="FollowStep"/>, which waits for the leader's next batch and trains on their slice. All calls but

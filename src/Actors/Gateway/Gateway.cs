@@ -141,7 +141,7 @@ public sealed class Gateway : ReceiveActor
             .Select(m => new MemberInfo(m.Address.ToString(), m.Status.ToString(), m.Roles.Order().ToList(), !unreachable.Contains(m.Address)))
             .ToList();
         return new ClusterStatus("no-coordinator", "", 0, 0, 0, 0, new Dictionary<string, double>(), [], members, [],
-            new DataAccounting(0, 0, 0, 0, 0, 0, 0, 0, 0), []);
+            new DataAccounting(0, 0, 0, 0, 0, 0, new Dictionary<string, long>()), []);
     }
 }
 

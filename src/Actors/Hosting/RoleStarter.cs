@@ -15,7 +15,7 @@ public sealed record TrainerRoleOptions(
     TimeSpan MinBackoff, TimeSpan MaxBackoff, TimeSpan FinalCheckpointTimeout);
 
 /// <summary>What the data role needs from the Host.</summary>
-public sealed record DataRoleOptions(DataNodeSettings Settings, DataPipelineFactory Pipeline);
+public sealed record DataRoleOptions(DataNodeSettings Settings, ExperimentBinder Bind);
 
 /// <summary>What the eval role needs from the Host.</summary>
 public sealed record EvalRoleOptions(string Node, EvalJobFactory Jobs, string Dispatcher, TimeSpan Heartbeat);
@@ -55,7 +55,7 @@ public static class RoleStarter
             ClusterSingletonManagerSettings.Create(system).WithRole(ClusterRoles.Coordinator)), CoordinatorManager);
 
     public static IActorRef StartDataNode(ActorSystem system, DataRoleOptions o, IActorRef coordinator) =>
-        system.ActorOf(DataNode.Props(o.Settings, o.Pipeline, coordinator), DataNodeName);
+        system.ActorOf(DataNode.Props(o.Settings, o.Bind, coordinator), DataNodeName);
 
     /// <summary>
     /// Trainer nodes: the intake, the Checkpointer, and the DeviceTrainer on its pinned dispatcher under a
@@ -64,24 +64,24 @@ public static class RoleStarter
     /// </summary>
     public static IActorRef StartTrainer(ActorSystem system, TrainerRoleOptions o, IActorRef coordinator)
     {
-        var channel = new IntakeChannel(o.IntakeBatches);
-        var intake = system.ActorOf(BatchIntake.Props(channel), Intake);
+        var buffer = new IntakeBuffer(o.IntakeBatches);
+        var intake = system.ActorOf(BatchIntake.Props(buffer), Intake);
         var checkpointer = system.ActorOf(Checkpointer.Props(o.Store, coordinator), CheckpointerName);
-        var child = DeviceTrainer.Props(o.Settings, o.Engine, channel, intake, checkpointer, coordinator).WithDispatcher(o.Dispatcher);
+        var child = DeviceTrainer.Props(o.Settings, o.Engine, buffer, intake, checkpointer, coordinator).WithDispatcher(o.Dispatcher);
         var trainer = system.ActorOf(BackoffSupervisor.Props(
             Backoff.OnFailure(child, TrainerChild, o.MinBackoff, o.MaxBackoff, 0.2, -1).WithAutoReset(TimeSpan.FromMinutes(2))), Trainer);
         CoordinatedShutdown.Get(system).AddTask(CoordinatedShutdown.PhaseBeforeServiceUnbind, "final-checkpoint", async () =>
         {
             try
             {
-                var reply = await trainer.Ask<object>(DeviceTrainer.FinalCheckpoint.Instance, o.FinalCheckpointTimeout);
+                var reply = await trainer.Ask<object>(FinalCheckpoint.Instance, o.FinalCheckpointTimeout);
                 system.Log.Info("final checkpoint before leaving: {0}", reply);
             }
             catch (Exception e)
             {
                 system.Log.Warning("final checkpoint before leaving failed: {0}", e.Message);
             }
-            channel.CompleteAndDrain();
+            buffer.Close();
             return Akka.Done.Instance;
         });
         return trainer;

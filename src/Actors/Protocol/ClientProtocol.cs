@@ -9,12 +9,22 @@ public sealed record MemberInfo(string Address, string Status, IReadOnlyList<str
     public override int GetHashCode() => Address.GetHashCode();
 }
 
-/// <summary>How the run's samples fared across node failures (see ShardLedger). <paramref name="Duplicated"/>:
-/// samples trained twice (0 unless something is wrong); <paramref name="Redelivered"/>: samples that arrived
-/// again after they were trained and were dropped by the trainer.</summary>
+/// <summary>How the run's samples fared. Trained, skipped and dropped count the whole run (saved with every
+/// checkpoint, restored on resume); <paramref name="LeasesReissued"/> counts since this coordinator started.
+/// <paramref name="DroppedBatches"/>: batches that reached the trainer after it had trained their span (a node
+/// was replaced while they were in flight) and were not trained again. <paramref name="SkippedByReason"/>: bad
+/// samples by reason (kebab-case names).</summary>
 public sealed record DataAccounting(
-    int Epoch, long SamplesConsumed, long Duplicated, long Lost, long BadSamples, long ReLeasedShards,
-    long DiscardedBatches, long AbandonedShards, long Redelivered);
+    int Epoch, long NextSample, long SamplesTrained, long SamplesSkipped, long DroppedBatches, long LeasesReissued,
+    IReadOnlyDictionary<string, long> SkippedByReason)
+{
+    public bool Equals(DataAccounting? o) =>
+        o is not null && Epoch == o.Epoch && NextSample == o.NextSample && SamplesTrained == o.SamplesTrained &&
+        SamplesSkipped == o.SamplesSkipped && DroppedBatches == o.DroppedBatches && LeasesReissued == o.LeasesReissued &&
+        SkippedByReason.OrderBy(kv => kv.Key).SequenceEqual(o.SkippedByReason.OrderBy(kv => kv.Key));
+
+    public override int GetHashCode() => HashCode.Combine(NextSample, SamplesTrained);
+}
 
 /// <summary>An evaluation job as the Coordinator tracks it.</summary>
 public sealed record EvaluationStatus(

@@ -5,6 +5,7 @@ using Akka.Actor;
 using Akka.Serialization;
 using SerializationException = System.Runtime.Serialization.SerializationException;
 using LiteVae.Actors.Protocol;
+using LiteVae.Data.Pipeline;
 
 namespace LiteVae.Actors.Serialization;
 
@@ -54,27 +55,24 @@ public sealed class LiteVaeSerializer : SerializerWithStringManifest
                ?? throw new SerializationException($"LiteVae message '{manifest}' decoded to null.");
     }
 
+    /// <summary>The samples of a batch travel as JSON inside the binary chunk (only in its first chunk).</summary>
+    private sealed record ChunkSamples(IReadOnlyList<SampleInfo> Samples, IReadOnlyList<SkippedSample> Skipped);
+
     private static byte[] WriteChunk(BatchChunk c)
     {
-        int header = 1 + 8 + 8 + 4 * 6;
-        int size = header + c.Samples.Count * 12 + 4 + c.Pixels.Length;
-        var bytes = new byte[size];
+        byte[] samples = c.ChunkIndex == 0 ? JsonSerializer.SerializeToUtf8Bytes(new ChunkSamples(c.Samples, c.Skipped)) : [];
+        int header = 1 + 8 + 4 * 5;
+        var bytes = new byte[header + 4 + samples.Length + 4 + c.Pixels.Length];
         var s = bytes.AsSpan();
         s[0] = ChunkFormat;
         int p = 1;
-        BinaryPrimitives.WriteInt64LittleEndian(s[p..], c.PlanVersion); p += 8;
-        BinaryPrimitives.WriteInt64LittleEndian(s[p..], c.BatchSeq); p += 8;
-        foreach (int v in new[] { c.ChunkIndex, c.ChunkCount, c.Count, c.Height, c.Width, c.Samples.Count })
+        BinaryPrimitives.WriteInt64LittleEndian(s[p..], c.Start); p += 8;
+        foreach (int v in new[] { c.Span, c.ChunkIndex, c.ChunkCount, c.Height, c.Width })
         {
             BinaryPrimitives.WriteInt32LittleEndian(s[p..], v); p += 4;
         }
-        foreach (var id in c.Samples)
-        {
-            BinaryPrimitives.WriteInt32LittleEndian(s[p..], id.Epoch);
-            BinaryPrimitives.WriteInt32LittleEndian(s[(p + 4)..], id.Shard);
-            BinaryPrimitives.WriteInt32LittleEndian(s[(p + 8)..], id.Index);
-            p += 12;
-        }
+        BinaryPrimitives.WriteInt32LittleEndian(s[p..], samples.Length); p += 4;
+        samples.CopyTo(s[p..]); p += samples.Length;
         BinaryPrimitives.WriteInt32LittleEndian(s[p..], c.Pixels.Length); p += 4;
         c.Pixels.Span.CopyTo(s[p..]);
         return bytes;
@@ -83,26 +81,22 @@ public sealed class LiteVaeSerializer : SerializerWithStringManifest
     private static BatchChunk ReadChunk(byte[] bytes)
     {
         var s = bytes.AsSpan();
-        if (s.Length < 1 + 8 + 8 + 24 + 4 || s[0] != ChunkFormat)
+        if (s.Length < 1 + 8 + 20 + 8 || s[0] != ChunkFormat)
             throw new SerializationException($"Batch chunk of {s.Length} bytes has an unknown format.");
         int p = 1;
-        long plan = BinaryPrimitives.ReadInt64LittleEndian(s[p..]); p += 8;
-        long seq = BinaryPrimitives.ReadInt64LittleEndian(s[p..]); p += 8;
-        var v = new int[6];
-        for (int i = 0; i < 6; i++) { v[i] = BinaryPrimitives.ReadInt32LittleEndian(s[p..]); p += 4; }
-        int nSamples = v[5];
-        if (nSamples < 0 || (long)nSamples * 12 > s.Length - p)
-            throw new SerializationException($"Batch chunk claims {nSamples} samples in {s.Length} bytes.");
-        var samples = new SampleId[nSamples];
-        for (int i = 0; i < nSamples; i++, p += 12)
-            samples[i] = new SampleId(
-                BinaryPrimitives.ReadInt32LittleEndian(s[p..]),
-                BinaryPrimitives.ReadInt32LittleEndian(s[(p + 4)..]),
-                BinaryPrimitives.ReadInt32LittleEndian(s[(p + 8)..]));
+        long start = BinaryPrimitives.ReadInt64LittleEndian(s[p..]); p += 8;
+        var v = new int[5];
+        for (int i = 0; i < 5; i++) { v[i] = BinaryPrimitives.ReadInt32LittleEndian(s[p..]); p += 4; }
+        int n = BinaryPrimitives.ReadInt32LittleEndian(s[p..]); p += 4;
+        if (n < 0 || n > s.Length - p - 4)
+            throw new SerializationException($"Batch chunk claims {n} bytes of samples in {s.Length} bytes.");
+        var samples = n == 0 ? new ChunkSamples([], []) : JsonSerializer.Deserialize<ChunkSamples>(s.Slice(p, n))
+            ?? throw new SerializationException("Batch chunk samples decoded to null.");
+        p += n;
         int len = BinaryPrimitives.ReadInt32LittleEndian(s[p..]); p += 4;
         if (len < 0 || len != s.Length - p)
             throw new SerializationException($"Batch chunk pixel length {len} does not match its {s.Length - p} bytes.");
-        return new BatchChunk(plan, seq, v[0], v[1], v[2], v[3], v[4], samples, new ReadOnlyMemory<byte>(bytes, p, len));
+        return new BatchChunk(start, v[0], v[1], v[2], v[3], v[4], samples.Samples, samples.Skipped, new ReadOnlyMemory<byte>(bytes, p, len));
     }
 
     private sealed class ActorRefConverter(ExtendedActorSystem system) : JsonConverter<IActorRef>

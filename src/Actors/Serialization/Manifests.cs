@@ -3,8 +3,8 @@ using LiteVae.Actors.Protocol;
 namespace LiteVae.Actors.Serialization;
 
 /// <summary>
-/// The frozen wire names of every cross-node message. A manifest, once shipped, never changes meaning:
-/// add new ones, never renumber, so nodes of neighbouring versions keep understanding each other.
+/// The frozen wire names of every cross-node message. A manifest, once shipped, never changes meaning: add new
+/// ones, never renumber or reuse a retired one (d4, d6, d7, t5, t6, tD: the per-shard leases of earlier versions).
 /// </summary>
 public static class Manifests
 {
@@ -14,27 +14,23 @@ public static class Manifests
         [typeof(DataProtocol.DataNodeHeartbeat)] = "d1",
         [typeof(DataProtocol.DataPlan)] = "d2",
         [typeof(DataProtocol.RequestLease)] = "d3",
-        [typeof(DataProtocol.ShardLeased)] = "d4",
         [typeof(DataProtocol.NoLeaseAvailable)] = "d5",
-        [typeof(DataProtocol.LeaseRead)] = "d6",
-        [typeof(DataProtocol.LeaseFailed)] = "d7",
         [typeof(DataProtocol.DataStreamBroken)] = "d8",
         [typeof(DataProtocol.OfferBatchStream)] = "d9",
         [typeof(BatchChunk)] = "dB",
+        [typeof(DataProtocol.BatchLeased)] = "dC",
         // trainer (t*) and checkpoints (k*)
         [typeof(TrainerProtocol.RegisterTrainer)] = "t1",
         [typeof(TrainerProtocol.StartTraining)] = "t2",
         [typeof(TrainerProtocol.TrainerReady)] = "t3",
         [typeof(TrainerProtocol.BeginSteps)] = "t4",
-        [typeof(TrainerProtocol.SamplesConsumed)] = "t5",
-        [typeof(TrainerProtocol.EpochClosed)] = "t6",
         [typeof(TrainerProtocol.TrainerProgress)] = "t7",
         [typeof(TrainerProtocol.TrainingFinished)] = "t8",
         [typeof(TrainerProtocol.PauseTraining)] = "t9",
         [typeof(TrainerProtocol.ResumeTraining)] = "tA",
         [typeof(TrainerProtocol.SaveCheckpointNow)] = "tB",
         [typeof(TrainerProtocol.StopTraining)] = "tC",
-        [typeof(TrainerProtocol.SamplesDropped)] = "tD",
+        [typeof(TrainerProtocol.BatchTrained)] = "tE",
         // data-parallel group (g*)
         [typeof(GroupProtocol.CreateGroupAddresses)] = "g1",
         [typeof(GroupProtocol.GroupAddressesCreated)] = "g2",

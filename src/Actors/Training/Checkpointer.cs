@@ -2,43 +2,51 @@ using Akka.Actor;
 using Akka.Event;
 using LiteVae.Actors.Protocol;
 using LiteVae.Actors.Telemetry;
+using LiteVae.Data.Audit;
 
 namespace LiteVae.Actors.Training;
 
 /// <summary>
 /// Writes checkpoints on a background task so training never waits for the disk. The trainer hands it a
-/// CPU snapshot; it writes one at a time, keeps at most two interval snapshots waiting (the oldest is dropped
-/// beyond that), never drops a requested or final one, and announces each <see cref="CheckpointEvents.CheckpointSaved"/>
-/// to the trainer and the Coordinator.
+/// CPU snapshot with the training records of the steps since the previous one; it appends the records to the
+/// run's training log (<see cref="TrainingLog"/>) and then writes the checkpoint, so every step a checkpoint
+/// holds is on record. One job at a time, in order; at most two interval snapshots wait (beyond that the
+/// oldest is dropped, its records going with the next), a requested or final one is never dropped. Each
+/// <see cref="CheckpointEvents.CheckpointSaved"/> goes to the trainer and the Coordinator.
 /// </summary>
 public sealed class Checkpointer : ReceiveActor
 {
     /// <summary>Local only: the snapshot holds tensors/arrays. <paramref name="TraceParent"/>: the snapshot's span,
     /// parent of the write's.</summary>
     public sealed record Write(ICheckpointSnapshot Snapshot, string RunDir, string Reason, bool Droppable, IActorRef ReplyTo,
-        string? TraceParent = null) : INoSerializationVerificationNeeded;
+        IReadOnlyList<StepRecord> Records, Func<int, string> ShardName, string? TraceParent = null) : INoSerializationVerificationNeeded;
+
+    /// <summary>Local: a trainer resumed from the checkpoint of <paramref name="Step"/> (later records on file are void).</summary>
+    public sealed record MarkResume(string RunDir, long Step) : INoSerializationVerificationNeeded;
 
     private sealed record Written(Write Job, string Path, double Seconds) : INoSerializationVerificationNeeded;
     private sealed record WriteFailed(Write Job, Exception Error) : INoSerializationVerificationNeeded;
+    private sealed record Marked : INoSerializationVerificationNeeded;
 
     private readonly ILoggingAdapter _log = Context.GetLogger();
     private readonly ICheckpointStore _store;
     private readonly IActorRef _coordinator;
-    private readonly LinkedList<Write> _pending = new();
-    private Write? _running;
+    private readonly LinkedList<object> _pending = new();   // Write or MarkResume, in arrival order
+    private object? _running;
 
     public Checkpointer(ICheckpointStore store, IActorRef coordinator)
     {
         (_store, _coordinator) = (store, coordinator);
         Receive<Write>(Enqueue);
+        Receive<MarkResume>(m => { _pending.AddLast(m); StartNext(); });
         Receive<Written>(HandleWritten);
         Receive<WriteFailed>(HandleFailed);
+        Receive<Marked>(_ => { _running = null; StartNext(); });
     }
 
     public static Props Props(ICheckpointStore store, IActorRef coordinator) =>
         Akka.Actor.Props.Create(() => new Checkpointer(store, coordinator));
 
-    public int Pending => _pending.Count;
 
     private void Enqueue(Write w)
     {
@@ -46,14 +54,17 @@ public sealed class Checkpointer : ReceiveActor
         {
             // Interval checkpoints wait at most two deep behind the one being written; beyond that the
             // oldest waiting one is dropped (the disk is slower than the interval; training never waits).
-            var waiting = _pending.Where(p => p.Droppable).ToList();
-            foreach (var old in waiting.Take(Math.Max(0, waiting.Count - 1)))
+            var waiting = _pending.OfType<Write>().Where(p => p.Droppable).ToList();
+            var dropped = waiting.Take(Math.Max(0, waiting.Count - 1)).ToList();
+            foreach (var old in dropped)
             {
                 _log.Warning("checkpoint step {0} dropped: the disk is behind (step {1} waiting, {2} being written)",
-                    old.Snapshot.Step, w.Snapshot.Step, _running?.Snapshot.Step);
+                    old.Snapshot.Step, w.Snapshot.Step, (_running as Write)?.Snapshot.Step);
                 old.Snapshot.Dispose();
                 _pending.Remove(old);
             }
+            // The dropped snapshots' records still go on file, ahead of this one's.
+            if (dropped.Count > 0) w = w with { Records = [.. dropped.SelectMany(d => d.Records), .. w.Records] };
         }
         _pending.AddLast(w);
         StartNext();
@@ -62,8 +73,18 @@ public sealed class Checkpointer : ReceiveActor
     private void StartNext()
     {
         if (_running is not null || _pending.First is null) return;
-        var job = _running = _pending.First.Value;
+        var next = _running = _pending.First.Value;
         _pending.RemoveFirst();
+        if (next is MarkResume mark)
+        {
+            Task.Run(() => TrainingLog.MarkResume(mark.RunDir, mark.Step)).PipeTo(Self, success: () => new Marked(), failure: e =>
+            {
+                _log.Error(e, "marking the resume at step {0} in the training log failed", mark.Step);
+                return new Marked();
+            });
+            return;
+        }
+        var job = (Write)next;
         var store = _store;
         var telemetry = LiteVaeTelemetry.Default;
         Task.Run(() =>
@@ -73,6 +94,7 @@ public sealed class Checkpointer : ReceiveActor
                 [new(TelemetryTags.Step, job.Snapshot.Step), new(TelemetryTags.Reason, job.Reason)]);
             try
             {
+                TrainingLog.Append(job.RunDir, job.Records, job.ShardName);
                 string path = store.Write(job.Snapshot, job.RunDir, job.Reason);
                 span?.SetTag(TelemetryTags.Checkpoint, path);
                 return (path, sw.Elapsed.TotalSeconds);
@@ -113,7 +135,7 @@ public sealed class Checkpointer : ReceiveActor
 
     protected override void PostStop()
     {
-        foreach (var w in _pending) w.Snapshot.Dispose();
+        foreach (var w in _pending.OfType<Write>()) w.Snapshot.Dispose();
         _pending.Clear();
     }
 }

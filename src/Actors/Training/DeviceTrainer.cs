@@ -2,113 +2,61 @@ using System.Diagnostics;
 using Akka.Actor;
 using Akka.Event;
 using LiteVae.Actors.Data;
-using LiteVae.Actors.Distributed;
-using LiteVae.Actors.Ledger;
 using LiteVae.Actors.Protocol;
 using LiteVae.Actors.Telemetry;
+using LiteVae.Data.Audit;
+using LiteVae.Data.Pipeline;
 using static LiteVae.Actors.Protocol.GroupProtocol;
 using static LiteVae.Actors.Protocol.TrainerProtocol;
 
 namespace LiteVae.Actors.Training;
 
-public sealed record TrainerSettings(string Node, TimeSpan RegisterInterval, TimeSpan ProgressInterval);
+/// <param name="Bind">Reads the experiment the Coordinator hands over (this trainer checks its data limits).</param>
+public sealed record TrainerSettings(string Node, TimeSpan RegisterInterval, TimeSpan ProgressInterval, ExperimentBinder Bind);
 
 /// <summary>
 /// Owns one device. Runs on a pinned thread (gpu-dispatcher) and advances one training step per self-sent
 /// <see cref="TrainStep"/>, so Pause, SaveCheckpointNow, Stop and status messages interleave with steps
-/// without any async code touching tensors. The engine (model, optimizers) is built on the first
-/// <see cref="StartTraining"/>, never in the constructor, and disposed in PostStop. A crash stops this actor;
-/// its BackoffSupervisor starts a fresh one, which registers again and is restarted from the last checkpoint.
+/// without any async code touching tensors. Each step takes from the <see cref="IntakeBuffer"/> exactly the
+/// batch that starts where the run stands in its sample order, so every sample is trained once and in order.
+/// The engine is built on the first <see cref="StartTraining"/>, never in the constructor, and disposed in
+/// PostStop. A crash stops this actor; its BackoffSupervisor starts a fresh one, which registers again and is
+/// restarted from the last checkpoint. Checkpoints: DeviceTrainer.Checkpoints.cs; data-parallel groups:
+/// DeviceTrainer.Group.cs.
 /// </summary>
-public sealed class DeviceTrainer : ReceiveActor, IWithTimers
+public sealed partial class DeviceTrainer : ReceiveActor, IWithTimers
 {
-    public sealed class TrainStep : INoSerializationVerificationNeeded
+    private sealed class TrainStep : INoSerializationVerificationNeeded
     {
         public static readonly TrainStep Instance = new();
         private TrainStep() { }
     }
 
-    /// <summary>Local: write a final checkpoint (CoordinatedShutdown); answered with CheckpointSaved or FinalCheckpointSkipped.</summary>
-    public sealed class FinalCheckpoint : INoSerializationVerificationNeeded
-    {
-        public static readonly FinalCheckpoint Instance = new();
-        private FinalCheckpoint() { }
-    }
-
-    public sealed record FinalCheckpointSkipped(string Reason) : INoSerializationVerificationNeeded;
-
-    /// <summary>Published on the local event stream when building or restoring the engine failed.</summary>
-    public sealed record TrainerStartFailed(string Reason) : INoSerializationVerificationNeeded;
-
-    private static string Innermost(Exception e)
-    {
-        while (e.InnerException is not null) e = e.InnerException;
-        return e.Message.Split('\n', 2)[0].Trim();
-    }
-
-    /// <summary>Published on the local event stream once the engine is built (and restored).</summary>
-    public sealed record TrainerRestored(long Step, string? Checkpoint, string Device, long MaxSteps = 0) : INoSerializationVerificationNeeded;
-
     private sealed class RegisterTick : INoSerializationVerificationNeeded { public static readonly RegisterTick Instance = new(); }
     private sealed class ProgressTick : INoSerializationVerificationNeeded { public static readonly ProgressTick Instance = new(); }
     private sealed class IntakeClosed : INoSerializationVerificationNeeded { public static readonly IntakeClosed Instance = new(); }
-    private sealed class FollowTick : INoSerializationVerificationNeeded { public static readonly FollowTick Instance = new(); }
-
-    /// <summary>From the abort handle: the group was aborted; this incarnation's state is garbage.</summary>
-    private sealed record GroupAborted(string Reason) : INoSerializationVerificationNeeded;
-
-    /// <summary>Thrown to let the BackoffSupervisor replace this trainer (it restarts from the last checkpoint).</summary>
-    public sealed class GroupLostException(string message, Exception? inner = null) : Exception(message, inner);
-
-    /// <summary>The child the Coordinator sends <see cref="AbortTrainerGroup"/> to: it runs on the default
-    /// dispatcher, so it is never stuck behind a collective call on the trainer's thread.</summary>
-    public const string AbortHandleName = "group-abort";
-
-    /// <summary>Shared with the abort handle: the engine and the generation this incarnation joins (-1: none).</summary>
-    private sealed class EngineHolder
-    {
-        public volatile IDataParallelEngine? Engine;
-        private long _generation = -1;
-        public long Generation { get => Volatile.Read(ref _generation); set => Volatile.Write(ref _generation, value); }
-    }
-
-    private sealed class GroupAbortHandle : ReceiveActor
-    {
-        public GroupAbortHandle(EngineHolder holder)
-        {
-            Receive<AbortTrainerGroup>(m =>
-            {
-                // The handle keeps its path across trainer incarnations: act only for the generation this
-                // incarnation joined (an earlier one's abort must not kill its successor).
-                if (m.Generation != holder.Generation) return;
-                Context.GetLogger().Warning("aborting the data-parallel group (generation {0}): {1}", m.Generation, m.Reason);
-                holder.Engine?.AbortGroup(m.Reason);
-                Context.Parent.Tell(new GroupAborted(m.Reason));
-            });
-        }
-    }
 
     private readonly ILoggingAdapter _log = Context.GetLogger();
     private readonly TrainerSettings _settings;
     private readonly TrainingEngineFactory _factory;
-    private readonly IntakeChannel _intake;
+    private readonly IntakeBuffer _intake;
     private readonly IActorRef _intakeActor;
     private readonly IActorRef _checkpointer;
     private readonly IActorRef _coordinator;
-    private readonly List<IActorRef> _finalWaiters = [];
 
     private ITrainingEngine? _engine;
     private StartTraining? _start;
-    private ConsumedLog _consumed = new();
-    private long _plan = long.MaxValue;
-    private bool _running, _paused, _finished, _stepScheduled, _finishAfterSave;
-    private string? _checkpointRequested;
-    private long _lastCheckpointStep = -1, _savingStep = -1, _discarded;
+    private ExperimentConfig? _experiment;
+    private IReadOnlyList<string> _shardNames = [];
+    private bool _running, _paused, _finished, _stepScheduled;
     private IReadOnlyDictionary<string, double> _losses = new Dictionary<string, double>();
-    private readonly EngineHolder _holder = new();
-    private JoinTrainerGroup? _group;   // the generation this trainer joined (null: training alone)
-    private bool IsFollower => _group is { Rank: > 0 };
     private TrainingTracer? _tracer;   // step metrics, one span per log window, checkpoint snapshot spans
+
+    // Where the run stands in its data (saved with every checkpoint) and the samples of the steps since the last one.
+    private long _next;
+    private SampleAccount _account = new();
+    private long _droppedBefore, _intakeDroppedAtStart;
+    private readonly List<StepRecord> _records = [];
 
     // The current log window.
     private long _windowStart = Stopwatch.GetTimestamp();
@@ -121,87 +69,27 @@ public sealed class DeviceTrainer : ReceiveActor, IWithTimers
 
     public ITimerScheduler Timers { get; set; } = null!;
 
-    public DeviceTrainer(TrainerSettings settings, TrainingEngineFactory factory, IntakeChannel intake, IActorRef intakeActor,
+    public DeviceTrainer(TrainerSettings settings, TrainingEngineFactory factory, IntakeBuffer intake, IActorRef intakeActor,
         IActorRef checkpointer, IActorRef coordinator)
     {
         (_settings, _factory, _intake, _intakeActor, _checkpointer, _coordinator) = (settings, factory, intake, intakeActor, checkpointer, coordinator);
-        Receive<RegisterTick>(_ => _coordinator.Tell(new RegisterTrainer(Self, _intakeActor, _settings.Node, _engine?.Device ?? "pending")));
+        Receive<RegisterTick>(_ => _coordinator.Tell(new RegisterTrainer(Self, _intakeActor, _settings.Node, _engine?.Device ?? "pending", _intake.Capacity)));
         Receive<StartTraining>(HandleStart);
         Receive<BeginSteps>(HandleBegin);
         Receive<TrainStep>(_ => DoStep());
-        Receive<IntakeClosed>(_ => { _stepScheduled = false; _running = false; _log.Warning("the intake channel closed; training stops"); });
+        Receive<IntakeClosed>(_ => { _stepScheduled = false; _running = false; _log.Warning("the intake closed; training stops"); });
         Receive<PauseTraining>(_ => { _paused = true; ReportProgress(); });
         Receive<ResumeTraining>(_ => { _paused = false; ScheduleStep(); ReportProgress(); });
         Receive<SaveCheckpointNow>(m => { _checkpointRequested = m.Reason; if (!_stepScheduled || _paused) CheckpointNow(m.Reason, false); });
         Receive<StopTraining>(m => Finish(m.Reason));
-        Receive<EpochClosed>(m => { if (IsCurrent(m.CoordinatorId)) _consumed.CloseThrough(m.Epoch); });
         Receive<CheckpointEvents.CheckpointSaved>(HandleSaved);
         Receive<CheckpointEvents.CheckpointFailed>(HandleCheckpointFailed);
         Receive<FinalCheckpoint>(_ => HandleFinalCheckpoint());
         Receive<ProgressTick>(_ => { if (!_running || _paused || _waitStart is not null) ReportProgress(); });
-        Receive<CreateGroupAddresses>(HandleCreateAddresses);
-        Receive<JoinTrainerGroup>(HandleJoin);
-        Receive<FollowTick>(_ => Follow());
-        // Sent to the trainer's own (incarnation-specific) ref as well, for a member that is not inside a collective.
-        Receive<AbortTrainerGroup>(m => { if (IsCurrent(m.CoordinatorId)) throw new GroupLostException($"the data-parallel group was aborted: {m.Reason}"); });
-        Receive<GroupAborted>(m => throw new GroupLostException($"the data-parallel group was aborted: {m.Reason}"));
+        ReceiveGroupMessages();
     }
 
-    // ---------------------------------------------------------------- data-parallel group
-
-    private IDataParallelEngine GroupEngine =>
-        _engine as IDataParallelEngine ?? throw new InvalidOperationException("this node's training engine cannot be a data-parallel rank.");
-
-    private void HandleCreateAddresses(CreateGroupAddresses m)
-    {
-        if (!IsCurrent(m.CoordinatorId) || _engine is null) return;
-        var addresses = GroupEngine.CreateGroupAddresses(m.WorldSize);
-        _coordinator.Tell(new GroupAddressesCreated(m.CoordinatorId, m.Generation, addresses));
-    }
-
-    private void HandleJoin(JoinTrainerGroup m)
-    {
-        if (!IsCurrent(m.CoordinatorId) || _engine is null) return;
-        _log.Info("joining the data-parallel group (generation {0}) as rank {1} of {2}", m.Generation, m.Rank, m.WorldSize);
-        _holder.Generation = m.Generation;
-        try
-        {
-            GroupEngine.JoinGroup(m.Generation, m.Rank, m.WorldSize, m.Addresses);
-        }
-        catch (Exception e)
-        {
-            throw new GroupLostException($"joining generation {m.Generation} as rank {m.Rank} failed: {e.Message}", e);
-        }
-        _group = m;
-        _coordinator.Tell(new TrainerGroupJoined(m.CoordinatorId, m.Generation, m.Rank));
-    }
-
-    /// <summary>Follower: one step with the leader's batch per message, so other messages interleave.</summary>
-    private void Follow()
-    {
-        _stepScheduled = false;
-        if (!_running || _finished || _engine is null) return;
-        FollowerStep r;
-        try
-        {
-            r = GroupEngine.FollowStep();
-        }
-        catch (Exception e)
-        {
-            throw new GroupLostException($"rank {_group?.Rank} lost the group at step {_engine.Step}: {e.Message}", e);
-        }
-        if (r.Ended)
-        {
-            _log.Info("rank {0}: the leader ended the run at step {1}", _group?.Rank, r.Step);
-            _finished = true;
-            _running = false;
-            return;
-        }
-        _stepScheduled = true;
-        Self.Tell(FollowTick.Instance);
-    }
-
-    public static Props Props(TrainerSettings settings, TrainingEngineFactory factory, IntakeChannel intake, IActorRef intakeActor,
+    public static Props Props(TrainerSettings settings, TrainingEngineFactory factory, IntakeBuffer intake, IActorRef intakeActor,
         IActorRef checkpointer, IActorRef coordinator) =>
         Akka.Actor.Props.Create(() => new DeviceTrainer(settings, factory, intake, intakeActor, checkpointer, coordinator));
 
@@ -221,6 +109,12 @@ public sealed class DeviceTrainer : ReceiveActor, IWithTimers
 
     private bool IsCurrent(string coordinatorId) => _start is not null && _start.CoordinatorId == coordinatorId;
 
+    private static string Innermost(Exception e)
+    {
+        while (e.InnerException is not null) e = e.InnerException;
+        return e.Message.Split('\n', 2)[0].Trim();
+    }
+
     private void HandleStart(StartTraining st)
     {
         if (_start is not null)
@@ -231,24 +125,39 @@ public sealed class DeviceTrainer : ReceiveActor, IWithTimers
                 _log.Info("new coordinator {0}; continuing from step {1}", st.CoordinatorId, _engine.Step);
                 _start = st with { ResumeFrom = null };
                 _running = false;
-                _coordinator.Tell(new TrainerReady(st.CoordinatorId, _engine.Step, _consumed.ToState()));
+                _coordinator.Tell(new TrainerReady(st.CoordinatorId, _engine.Step, _next));
             }
             return;
         }
         Timers.Cancel("register");
         _start = st;
         _log.Info("initialising trainer for {0} (resume from {1})", st.RunDir, st.ResumeFrom ?? "nothing: fresh run");
-        RestoredState restored;
         // Building the model and restoring a checkpoint is work a user waits on: a span under the run.
         using var startSpan = LiteVaeTelemetry.Default.Train.StartFrom("trainer start", ActivityKind.Internal, st.TraceParent,
             [new(TelemetryTags.Node, _settings.Node), new(TelemetryTags.Checkpoint, st.ResumeFrom)]);
+        DataPosition position;
         try
         {
+            _experiment = _settings.Bind(st.ExperimentHocon, st.RunDir);
+            _shardNames = _experiment.Data.ResolveShards().Select(s => s.Name).ToList();
             _engine = _factory();
-            _holder.Engine = _engine as IDataParallelEngine;
-            restored = _engine.Initialize(st.ExperimentHocon, st.RunDir, st.ResumeFrom);
+            _holder.Engine = _engine as Distributed.IDataParallelEngine;
+            var restored = _engine.Initialize(st.ExperimentHocon, st.RunDir, st.ResumeFrom);
+            position = restored.DataPosition is null
+                ? DataPosition.Start(st.OrderFingerprint)
+                : DataPosition.Parse(restored.DataPosition, st.ResumeFrom ?? st.RunDir);
+            if (position.Order != st.OrderFingerprint)
+                throw new InvalidDataException(
+                    $"{st.ResumeFrom}: the checkpoint was trained on another sample order ({position.Order}) than data.source gives now " +
+                    $"({st.OrderFingerprint}): the shard files, their sample counts or the data order settings changed. Point data.source at " +
+                    "the run's own shards, or start a new run from these weights with --init-from.");
             startSpan?.SetTag(TelemetryTags.Device, _engine.Device);
             startSpan?.SetTag(TelemetryTags.Step, restored.Step);
+            if (st.ResumeFrom is not null)
+            {
+                _lastCheckpointStep = restored.Step;
+                _checkpointer.Tell(new Checkpointer.MarkResume(st.RunDir, restored.Step));
+            }
         }
         catch (Exception e)
         {
@@ -266,19 +175,18 @@ public sealed class DeviceTrainer : ReceiveActor, IWithTimers
             Timers.StartPeriodicTimer("register", RegisterTick.Instance, _settings.RegisterInterval * 10, _settings.RegisterInterval * 10);
             return;
         }
-        _consumed = restored.DataPosition is null
-            ? new ConsumedLog()
-            : ConsumedLog.FromState(DataPosition.Parse(restored.DataPosition, st.ResumeFrom ?? st.RunDir));
-        if (st.ResumeFrom is not null) _lastCheckpointStep = restored.Step;
+        _next = position.NextSample;
+        _account = SampleAccount.From(position.Samples);
+        (_droppedBefore, _intakeDroppedAtStart) = (position.DroppedBatches, _intake.Dropped);
+        _intake.Reset(_next);
         _tracer = new TrainingTracer(LiteVaeTelemetry.Default, Path.GetFileName(st.RunDir.TrimEnd('/')), _settings.Node, _engine.Device, st.TraceParent);
-        Context.System.EventStream.Publish(new TrainerRestored(restored.Step, st.ResumeFrom, _engine.Device, st.MaxSteps));
-        _coordinator.Tell(new TrainerReady(st.CoordinatorId, restored.Step, _consumed.ToState()));
+        Context.System.EventStream.Publish(new TrainerRestored(_engine.Step, st.ResumeFrom, _engine.Device, st.MaxSteps));
+        _coordinator.Tell(new TrainerReady(st.CoordinatorId, _engine.Step, _next));
     }
 
     private void HandleBegin(BeginSteps b)
     {
         if (!IsCurrent(b.CoordinatorId) || _engine is null) return;
-        _plan = b.PlanVersion;
         _running = true;
         ResetWindow();
         if (IsFollower)
@@ -288,7 +196,11 @@ public sealed class DeviceTrainer : ReceiveActor, IWithTimers
             Self.Tell(FollowTick.Instance);
             return;
         }
-        _log.Info("training from step {0} to {1} on plan {2}", _engine.Step, _start!.MaxSteps, _plan);
+        _log.Info("training from step {0} to {1}, sample {2} of the order", _engine.Step, _start!.MaxSteps, _next);
+        // The weights a fresh run starts from are a checkpoint too: the held-out evaluation scores them on the
+        // eval node like any other, so a run's gain is measured from where it began.
+        if (_engine.Step == 0 && _lastCheckpointStep < 0 && _experiment is { EvalData: not null, Eval.Images: > 0 })
+            CheckpointNow("start", false);
         if (_engine.Step >= _start.MaxSteps) Finish("step budget already reached");
         else ScheduleStep();
     }
@@ -304,11 +216,11 @@ public sealed class DeviceTrainer : ReceiveActor, IWithTimers
     {
         _stepScheduled = false;
         if (!_running || _paused || _finished || _engine is null) return;
-        if (!_intake.Reader.TryRead(out var batch))
+        if (!_intake.TryTake(out var batch))
         {
             _waitStart ??= Stopwatch.GetTimestamp();
             _stepScheduled = true;
-            _intake.Reader.WaitToReadAsync().AsTask().PipeTo(Self,
+            _intake.WaitAsync().PipeTo(Self,
                 success: more => more ? TrainStep.Instance : IntakeClosed.Instance,
                 failure: _ => IntakeClosed.Instance);
             return;
@@ -320,45 +232,32 @@ public sealed class DeviceTrainer : ReceiveActor, IWithTimers
             _windowWait += stepWait;
             _waitStart = null;
         }
-        IReadOnlyDictionary<string, double>? losses;
+        IReadOnlyDictionary<string, double>? losses = null;
+        bool trained = batch.Count > 0;   // a span whose samples were all bad is passed over without a step
         using (batch)
         {
-            if (batch.PlanVersion < _plan)
+            if (trained)
             {
-                _discarded++;
-                ScheduleStep();
-                return;
+                bool logNow = (_engine.Step + 1) % _start!.LogEvery == 0;
+                long t0 = Stopwatch.GetTimestamp();
+                try
+                {
+                    losses = _engine.TrainStep(batch, logNow);
+                }
+                catch (Exception e) when (_group is not null)
+                {
+                    throw new GroupLostException($"rank 0 lost the group at step {_engine.Step}: {e.Message}", e);
+                }
+                double stepSeconds = Stopwatch.GetElapsedTime(t0).TotalSeconds;
+                _windowStepTime += stepSeconds;
+                _tracer?.Step(stepSeconds, stepWait, batch.Count);
+                _windowImages += batch.Count;
+                _windowSteps++;
             }
-            // A re-leased shard may arrive twice (the old reader's batches were still in flight): a sample is
-            // trained once. The whole batch goes (its other samples stay unconsumed and are read again), so
-            // every step keeps the configured batch size and every rank of a group the same slice.
-            int repeats = _consumed.Repeats(batch.Samples);
-            if (repeats > 0)
-            {
-                _consumed.Dropped(repeats);
-                _coordinator.Tell(new SamplesDropped(_start!.CoordinatorId, batch.Samples.ToArray()));
-                _discarded++;
-                ScheduleStep();
-                return;
-            }
-            bool logNow = (_engine.Step + 1) % _start!.LogEvery == 0;
-            long t0 = Stopwatch.GetTimestamp();
-            try
-            {
-                losses = _engine.TrainStep(batch, logNow);
-            }
-            catch (Exception e) when (_group is not null)
-            {
-                throw new GroupLostException($"rank 0 lost the group at step {_engine.Step}: {e.Message}", e);
-            }
-            double stepSeconds = Stopwatch.GetElapsedTime(t0).TotalSeconds;
-            _windowStepTime += stepSeconds;
-            _tracer?.Step(stepSeconds, stepWait, batch.Count);
-            _windowImages += batch.Count;
-            _windowSteps++;
-            var samples = batch.Samples.ToArray();
-            _consumed.Add(samples);   // not a repeat (checked above)
-            _coordinator.Tell(new SamplesConsumed(_start.CoordinatorId, _engine.Step, samples));
+            _next = batch.End;
+            _account.Add(batch.Count, batch.Skipped);
+            _records.Add(new StepRecord(_engine.Step, batch.Samples, batch.Skipped));
+            _coordinator.Tell(new BatchTrained(_start!.CoordinatorId, _engine.Step, _next));
         }
         if (losses is not null)
         {
@@ -366,109 +265,28 @@ public sealed class DeviceTrainer : ReceiveActor, IWithTimers
             CloseWindow();
             ReportProgress();
         }
+        try
+        {
+            var d = _experiment!.Data;
+            _account.Check(d.MaxBadFraction, d.MinSamplesForBadCheck, _start.SamplesPerEpoch, ShardName);
+        }
+        catch (DataQualityException e)
+        {
+            Finish("the data is bad", e.Message);   // the run ends as failed, with this message
+            return;
+        }
         long step = _engine.Step;
         if (_checkpointRequested is { } reason) CheckpointNow(reason, false);
-        else if (step % _start.CheckpointEvery == 0) CheckpointNow("interval", true);
+        else if (trained && step % _start.CheckpointEvery == 0) CheckpointNow("interval", true);
         if (step >= _start.MaxSteps) Finish("step budget reached");
         else ScheduleStep();
     }
 
-    private void CheckpointNow(string reason, bool droppable)
-    {
-        _checkpointRequested = null;
-        if (_engine is null || _start is null || IsFollower) return;   // rank 0 writes the group's checkpoints
-        if (_engine.Step == _lastCheckpointStep || _engine.Step == _savingStep)
-        {
-            // Already on disk (or being written): tell whoever asked.
-            if (_engine.Step == _lastCheckpointStep && !droppable)
-                _coordinator.Tell(new CheckpointEvents.CheckpointSaved(_engine.Step, _lastCheckpointPath ?? "", reason, 0));
-            return;
-        }
-        _savingStep = _engine.Step;
-        // The snapshot is the part of a checkpoint that stalls training: its own span and histogram.
-        var span = _tracer?.StartSnapshot(_engine.Step, reason);
-        long t0 = Stopwatch.GetTimestamp();
-        ICheckpointSnapshot snapshot;
-        try { snapshot = _engine.Snapshot(DataPosition.Format(_consumed.ToState())); }
-        catch (Exception e)
-        {
-            span.Fail(e);
-            span.EndHeld();
-            throw;
-        }
-        LiteVaeTelemetry.Default.CheckpointDuration.Record(Stopwatch.GetElapsedTime(t0).TotalSeconds,
-            new KeyValuePair<string, object?>(TelemetryTags.Phase, "snapshot"));
-        string? parent = TraceContext.Inject(span);
-        span.EndHeld();
-        _checkpointer.Tell(new Checkpointer.Write(snapshot, _start.RunDir, reason, droppable, Self, parent));
-    }
+    private string ShardName(int shard) => shard >= 0 && shard < _shardNames.Count ? _shardNames[shard] : $"#{shard}";
 
-    private void Finish(string reason)
-    {
-        if (_engine is null || _start is null || IsFollower) return;   // followers end when the leader says so
-        if (!_finished) _log.Info("finishing at step {0}: {1}", _engine.Step, reason);
-        if (!_finished && _group is { Rank: 0 })
-        {
-            try { GroupEngine.EndGroup(); }
-            catch (Exception e) { _log.Warning("telling the followers to stop failed: {0}", e.Message); }
-        }
-        _finished = true;
-        _running = false;
-        _finishAfterSave = true;
-        ReportProgress();
-        if (_engine.Step == _lastCheckpointStep) AnnounceFinished();
-        else CheckpointNow("final", false);
-    }
-
-    private void AnnounceFinished()
-    {
-        if (!_finishAfterSave || _start is null || _engine is null) return;
-        _finishAfterSave = false;
-        _coordinator.Tell(new TrainingFinished(_start.CoordinatorId, _engine.Step, _lastCheckpointPath));
-    }
-
-    private string? _lastCheckpointPath;
-
-    private void HandleSaved(CheckpointEvents.CheckpointSaved s)
-    {
-        if (s.Step > _lastCheckpointStep)
-        {
-            _lastCheckpointStep = s.Step;
-            _lastCheckpointPath = s.Path;
-        }
-        if (s.Step == _savingStep) _savingStep = -1;
-        if (_engine is not null && s.Step == _engine.Step)
-        {
-            foreach (var w in _finalWaiters) w.Tell(s);
-            _finalWaiters.Clear();
-            AnnounceFinished();
-        }
-    }
-
-    private void HandleCheckpointFailed(CheckpointEvents.CheckpointFailed f)
-    {
-        if (f.Step == _savingStep) _savingStep = -1;
-        foreach (var w in _finalWaiters) w.Tell(new FinalCheckpointSkipped($"checkpoint failed: {f.Reason}"));
-        _finalWaiters.Clear();
-    }
-
-    private void HandleFinalCheckpoint()
-    {
-        if (_engine is null || _start is null || _engine.Step == 0 || IsFollower)
-        {
-            Sender.Tell(new FinalCheckpointSkipped(IsFollower ? "a follower rank: rank 0 writes the checkpoints" : "nothing trained yet"));
-            return;
-        }
-        if (_engine.Step == _lastCheckpointStep)
-        {
-            Sender.Tell(new CheckpointEvents.CheckpointSaved(_engine.Step, _lastCheckpointPath ?? "", "final", 0));
-            return;
-        }
-        _finalWaiters.Add(Sender);
-        _running = false;
-        _finished = true;
-        CheckpointNow("shutdown", false);
-    }
+    /// <summary>The run's position in its data, as a checkpoint saves it.</summary>
+    private DataPosition Position =>
+        new(_start!.OrderFingerprint, _next, _account.Counts, _droppedBefore + _intake.Dropped - _intakeDroppedAtStart);
 
     private void ResetWindow()
     {
@@ -494,7 +312,9 @@ public sealed class DeviceTrainer : ReceiveActor, IWithTimers
     private void ReportProgress()
     {
         if (_start is null || _engine is null || IsFollower) return;   // the leader reports for the group
+        var p = Position;
+        int epoch = _start.SamplesPerEpoch > 0 ? (int)(_next / _start.SamplesPerEpoch) : 0;
         _coordinator.Tell(new TrainerProgress(_start.CoordinatorId, _settings.Node, _engine.Step, _imagesPerSecond, _stepSeconds,
-            _waitFraction, _losses, _intake.Depth, _intake.Capacity, _discarded, _consumed.Duplicates, _paused));
+            _waitFraction, _losses, _intake.Depth, _intake.Capacity, _next, epoch, p.Samples, p.DroppedBatches, _paused));
     }
 }

@@ -128,6 +128,34 @@ public sealed class DataPipeline : IAsyncDisposable
         _reads.Writer.TryComplete();
     }
 
+    /// <summary>
+    /// Asks for consecutive spans of <paramref name="span"/> samples from <paramref name="start"/> (the last one short
+    /// at <paramref name="end"/>) and yields their batches in order; the caller disposes each. For a single consumer
+    /// reading straight through (evaluation, benchmarks); use it or <see cref="RequestAsync"/>, not both.
+    /// </summary>
+    public async IAsyncEnumerable<Batch> ReadSpansAsync(long start, int span, long end = long.MaxValue,
+        [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken ct = default)
+    {
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        var asking = Task.Run(async () =>
+        {
+            for (long s = start; s < end; s += span)
+                await RequestAsync(s, (int)Math.Min(span, end - s), stop.Token).ConfigureAwait(false);
+            Complete();
+        }, stop.Token);
+        try
+        {
+            await foreach (var batch in ReadAllAsync(ct).ConfigureAwait(false))
+                yield return batch;
+        }
+        finally
+        {
+            stop.Cancel();
+            try { await asking.ConfigureAwait(false); }
+            catch (OperationCanceledException) { }
+        }
+    }
+
     /// <summary>Batches until the pipeline completes; rethrows the pipeline's error, if any.</summary>
     public async IAsyncEnumerable<Batch> ReadAllAsync([System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken ct = default)
     {

@@ -1,3 +1,4 @@
+using LiteVae.Host.Terminal;
 using LiteVae.Actors.Telemetry;
 
 namespace LiteVae.Host.Commands;

@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Text.Json;
 using LiteVae.Data.Imaging;
 using LiteVae.Host.Inference;
+using LiteVae.Model;
 using LiteVae.Model.Checkpoints;
 using LiteVae.Model.Imaging;
 using static TorchSharp.torch;

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Text.Json;
 using LiteVae.Host.Inference;
+using LiteVae.Model;
 using LiteVae.Model.Checkpoints;
 using LiteVae.Model.Imaging;
 using static TorchSharp.torch;

@@ -1,3 +1,4 @@
+using LiteVae.Model;
 using System.CommandLine;
 using LiteVae.Host.Inference;
 using static TorchSharp.torch;

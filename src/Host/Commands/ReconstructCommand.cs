@@ -1,6 +1,7 @@
 using System.CommandLine;
 using LiteVae.Data.Imaging;
 using LiteVae.Host.Inference;
+using LiteVae.Model;
 using LiteVae.Model.Imaging;
 using static TorchSharp.torch;
 

@@ -1,3 +1,4 @@
+using LiteVae.Host.Terminal;
 using System.CommandLine;
 using System.Diagnostics;
 using LiteVae.Actors.Telemetry;

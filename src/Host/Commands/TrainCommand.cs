@@ -1,3 +1,5 @@
+using LiteVae.Host.Terminal;
+using LiteVae.Model.Checkpoints;
 using System.CommandLine;
 using Akka.Actor;
 using LiteVae.Actors.Coordination;
@@ -93,7 +95,7 @@ internal static class TrainCommand
             // Other code of this process prints lines too (held-out evaluation reports): above the live line.
             if (_display.Interactive) Console.SetOut(_display.LinesAbove());
             Receive<TrainerProtocol.TrainerProgress>(p => { if (_line?.Format(p) is { } line) _display.Report(line); });
-            Receive<DeviceTrainer.TrainerRestored>(r =>
+            Receive<TrainerRestored>(r =>
             {
                 _startStep = r.Step;
                 _line = new TrainingProgressLine(r.Step, r.MaxSteps);
@@ -109,7 +111,7 @@ internal static class TrainCommand
                 if (step is long s) _evaluated.Add(s);
                 if (_finished is { } f && step == f.Step) End(f);
             });
-            Receive<DeviceTrainer.TrainerStartFailed>(f =>
+            Receive<TrainerStartFailed>(f =>
             {
                 failure.Reason = f.Reason;
                 _display.Complete();
@@ -184,7 +186,7 @@ internal static class TrainCommand
         private static bool Evaluates(string? runDir)
         {
             if (runDir is null || !File.Exists(Path.Combine(runDir, "config.conf"))) return false;
-            try { return RunEval.Enabled(Adapters.Bind(File.ReadAllText(Path.Combine(runDir, "config.conf")), Path.Combine(runDir, "config.conf"))); }
+            try { return RunEval.Enabled(ExperimentConfigBinder.Bind(File.ReadAllText(RunDirectory.ConfigOf(runDir)), RunDirectory.ConfigOf(runDir))); }
             catch (ConfigException) { return false; }
         }
 
@@ -205,9 +207,9 @@ internal static class TrainCommand
         {
             Context.System.EventStream.Subscribe(Self, typeof(TrainerProtocol.TrainerProgress));
             Context.System.EventStream.Subscribe(Self, typeof(RunFinished));
-            Context.System.EventStream.Subscribe(Self, typeof(DeviceTrainer.TrainerRestored));
+            Context.System.EventStream.Subscribe(Self, typeof(TrainerRestored));
             Context.System.EventStream.Subscribe(Self, typeof(EvaluationDone));
-            Context.System.EventStream.Subscribe(Self, typeof(DeviceTrainer.TrainerStartFailed));
+            Context.System.EventStream.Subscribe(Self, typeof(TrainerStartFailed));
         }
     }
 }

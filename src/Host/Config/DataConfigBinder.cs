@@ -25,16 +25,22 @@ public static class DataConfigBinder
     private static readonly string[] Keys =
     [
         "source", "resolution", "batch-size", "seed", "flip", "rescale", "decode", "streams", "shuffle-shards",
-        "shuffle-window", "readers", "decode-workers", "stream-queue", "decode-queue", "batch-queue",
+        "shuffle-window", "readers", "decode-workers", "prefetch-batches",
         "max-bad-fraction", "min-samples-for-bad-check", "folder-shard-size", "open-retries",
     ];
+    private static readonly Dictionary<string, string> Retired = new()
+    {
+        ["stream-queue"] = "samples are read at random now, each straight into its batch; prefetch-batches bounds what is in flight.",
+        ["decode-queue"] = "samples are read at random now, each straight into its batch; prefetch-batches bounds what is in flight.",
+        ["batch-queue"] = "it is prefetch-batches now (batches being filled, and finished ones waiting, each).",
+    };
     private static readonly string[] RescaleKeys = ["distribution", "max-ratio"];
     private static readonly string[] DecodeKeys = ["max-pixels", "max-file-bytes", "jpeg-scaled-decode", "jpeg-scale-margin"];
 
     public static DataConfig Bind(HoconFile file, string section = "data")
     {
         var d = file.Section(section);
-        RejectUnknown(d, Keys);
+        d.RejectUnknown(Keys, retired: Retired);
         var defaults = new DataConfig { Source = ["-"] };
         var rescaleDefaults = new RescaleOptions();
         var decodeDefaults = new DecodeOptions();
@@ -43,7 +49,7 @@ public static class DataConfigBinder
         if (d.Has("rescale"))
         {
             var r = d.Section("rescale");
-            RejectUnknown(r, RescaleKeys);
+            r.RejectUnknown(RescaleKeys, "rescale.");
             string distribution = r.Choice("distribution", ["log-uniform", "uniform", "fixed"], "log-uniform");
             rescale = new RescaleOptions
             {
@@ -57,7 +63,7 @@ public static class DataConfigBinder
         if (d.Has("decode"))
         {
             var c = d.Section("decode");
-            RejectUnknown(c, DecodeKeys);
+            c.RejectUnknown(DecodeKeys, "decode.");
             decode = new DecodeOptions
             {
                 MaxPixels = c.Long("max-pixels", decodeDefaults.MaxPixels, min: 1),
@@ -80,9 +86,7 @@ public static class DataConfigBinder
             ShuffleWindow = d.Int("shuffle-window", defaults.ShuffleWindow, min: 0, max: 1 << 20),
             Readers = d.Int("readers", defaults.Readers, min: 1, max: 1024),
             DecodeWorkers = d.Int("decode-workers", defaults.DecodeWorkers, min: 1, max: 1024),
-            StreamQueue = d.Int("stream-queue", defaults.StreamQueue, min: 1, max: 1 << 20),
-            DecodeQueue = d.Int("decode-queue", defaults.DecodeQueue, min: 1, max: 1 << 20),
-            BatchQueue = d.Int("batch-queue", defaults.BatchQueue, min: 1, max: 1024),
+            PrefetchBatches = d.Int("prefetch-batches", defaults.PrefetchBatches, min: 1, max: 1024),
             MaxBadFraction = d.Double("max-bad-fraction", defaults.MaxBadFraction, min: 0, max: 1),
             MinSamplesForBadCheck = d.Long("min-samples-for-bad-check", defaults.MinSamplesForBadCheck, min: 1),
             FolderShardSize = d.Int("folder-shard-size", defaults.FolderShardSize, min: 1),
@@ -110,27 +114,5 @@ public static class DataConfigBinder
         if (list.Count == 0 || list.Any(string.IsNullOrWhiteSpace))
             throw new ConfigException($"{d.Source}: key 'source' must name at least one shard, pattern, URL or folder, without empty entries.");
         return list;
-    }
-
-    private static void RejectUnknown(HoconFile section, string[] known)
-    {
-        foreach (var key in section.Raw.Root.GetObject().Items.Keys)
-        {
-            if (known.Contains(key)) continue;
-            string? hint = known.OrderBy(k => Distance(k, key)).FirstOrDefault(k => Distance(k, key) <= 3);
-            throw new ConfigException($"{section.Source}: unknown key '{key}'" + (hint is null ? "" : $" (did you mean '{hint}'?)") +
-                                      $". Known keys: {string.Join(", ", known)}.");
-        }
-    }
-
-    private static int Distance(string a, string b)
-    {
-        var d = new int[a.Length + 1, b.Length + 1];
-        for (int i = 0; i <= a.Length; i++) d[i, 0] = i;
-        for (int j = 0; j <= b.Length; j++) d[0, j] = j;
-        for (int i = 1; i <= a.Length; i++)
-            for (int j = 1; j <= b.Length; j++)
-                d[i, j] = Math.Min(Math.Min(d[i - 1, j] + 1, d[i, j - 1] + 1), d[i - 1, j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1));
-        return d[a.Length, b.Length];
     }
 }

@@ -4,45 +4,9 @@ using LiteVae.Model.Discriminators;
 using LiteVae.Model.Losses;
 using LiteVae.Model.Training;
 
+using LiteVae.Actors;
+
 namespace LiteVae.Host.Config;
-
-/// <summary>trainer { … } besides the numerics in <see cref="TrainerOptions"/>.</summary>
-/// <param name="CpuThreads">libtorch intra-op threads on the CPU; 0 keeps libtorch's default.</param>
-public sealed record RunSettings(long MaxSteps, int LogEvery, string Device, string? InitFrom, int CpuThreads = 0);
-
-/// <summary>checkpoint { … }</summary>
-public sealed record CheckpointSettings(long EverySteps, int KeepLast, bool KeepBest);
-
-/// <summary>
-/// eval { … }: the held-out evaluation at step 0 and at every checkpoint (the `litevae eval` job on the
-/// first <paramref name="Images"/> eval-data images). <paramref name="Lpips"/>: vgg, alex or none (unavailable
-/// without its weight file); <paramref name="Rfid"/>: off by default (on a few hundred images rFID is strongly
-/// biased, and its 2048-d matrix square root costs about a minute on a CPU).
-/// </summary>
-public sealed record EvalSettings(int Images, int GridImages, bool UseEma, string Lpips = "vgg", bool Rfid = false);
-
-/// <summary>Which LPIPS backbone the perceptual term uses; None switches the term off.</summary>
-public enum PerceptualNet
-{
-    Vgg,
-    Alex,
-    None,
-}
-
-/// <summary>A whole experiment config, validated: everything `litevae train` needs.</summary>
-public sealed record ExperimentConfig(
-    string Name,
-    AutoencoderConfig Model,
-    DiscriminatorConfig Discriminator,
-    DataConfig Data,
-    DataConfig? EvalData,
-    RunSettings Run,
-    TrainerOptions Trainer,
-    LossConfig Loss,
-    PerceptualNet Perceptual,
-    CheckpointSettings Checkpoint,
-    EvalSettings Eval,
-    string ResolvedText);
 
 /// <summary>
 /// Binds an experiment config (configs/*.conf). Our sections use kebab-case keys (experiment, trainer,
@@ -72,9 +36,12 @@ public static class ExperimentConfigBinder
 
     public static ExperimentConfig Load(string path, IEnumerable<string>? overrides = null) => Bind(HoconFile.Load(path, overrides));
 
+    /// <summary>An experiment's text (as the Coordinator hands it out, or a checkpoint's config.conf); <paramref name="source"/> names it in errors.</summary>
+    public static ExperimentConfig Bind(string hocon, string source) => Bind(HoconFile.Parse(hocon, source));
+
     public static ExperimentConfig Bind(HoconFile file)
     {
-        RejectUnknown(file, TopLevel, "");
+        file.RejectUnknown(TopLevel);
         var exp = Section(file, "experiment", ExperimentKeys);
         string name = exp.String("name");
 
@@ -181,31 +148,9 @@ public static class ExperimentConfigBinder
         if (!file.Has(name))
             return HoconFile.Parse("", file.Source + "#" + name);
         var section = file.Section(name);
-        RejectUnknown(section, known, name + ".");
+        section.RejectUnknown(known, name + ".");
         return section;
     }
 
-    private static void RejectUnknown(HoconFile section, string[] known, string prefix)
-    {
-        foreach (var key in section.Raw.Root.GetObject().Items.Keys)
-            if (!known.Contains(key))
-            {
-                string? hint = known.OrderBy(k => Distance(k, key)).FirstOrDefault(k => Distance(k, key) <= 3);
-                throw new ConfigException($"{section.Source}: unknown key '{prefix}{key}'" + (hint is null ? "" : $" (did you mean '{prefix}{hint}'?)") +
-                    $". Known keys: {string.Join(", ", known)}.");
-            }
-    }
-
     private static string? NullIfEmpty(string s) => string.IsNullOrWhiteSpace(s) ? null : s;
-
-    private static int Distance(string a, string b)
-    {
-        var d = new int[a.Length + 1, b.Length + 1];
-        for (int i = 0; i <= a.Length; i++) d[i, 0] = i;
-        for (int j = 0; j <= b.Length; j++) d[0, j] = j;
-        for (int i = 1; i <= a.Length; i++)
-            for (int j = 1; j <= b.Length; j++)
-                d[i, j] = Math.Min(Math.Min(d[i - 1, j] + 1, d[i, j - 1] + 1), d[i - 1, j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1));
-        return d[a.Length, b.Length];
-    }
 }

@@ -86,6 +86,35 @@ public sealed class HoconFile
 
     public bool Has(string key) => _config.HasPath(key);
 
+    /// <summary>
+    /// Refuses any key of this section that is not <paramref name="known"/> (a typo must not be silently ignored):
+    /// the message names the file and the key (with <paramref name="prefix"/>), suggests the closest known key, and
+    /// for a key in <paramref name="retired"/> says why it is gone instead.
+    /// </summary>
+    public void RejectUnknown(IReadOnlyCollection<string> known, string prefix = "", IReadOnlyDictionary<string, string>? retired = null)
+    {
+        foreach (var key in _config.Root.GetObject().Items.Keys)
+        {
+            if (known.Contains(key)) continue;
+            if (retired?.GetValueOrDefault(key) is { } why)
+                throw new ConfigException($"{Source}: key '{prefix}{key}' no longer exists: {why}");
+            string? hint = known.OrderBy(k => Distance(k, key)).FirstOrDefault(k => Distance(k, key) <= 3);
+            throw new ConfigException($"{Source}: unknown key '{prefix}{key}'" + (hint is null ? "" : $" (did you mean '{prefix}{hint}'?)") +
+                                      $". Known keys: {string.Join(", ", known)}.");
+        }
+    }
+
+    private static int Distance(string a, string b)
+    {
+        var d = new int[a.Length + 1, b.Length + 1];
+        for (int i = 0; i <= a.Length; i++) d[i, 0] = i;
+        for (int j = 0; j <= b.Length; j++) d[0, j] = j;
+        for (int i = 1; i <= a.Length; i++)
+            for (int j = 1; j <= b.Length; j++)
+                d[i, j] = Math.Min(Math.Min(d[i - 1, j] + 1, d[i, j - 1] + 1), d[i - 1, j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1));
+        return d[a.Length, b.Length];
+    }
+
     public HoconFile Section(string key)
     {
         Require(key);

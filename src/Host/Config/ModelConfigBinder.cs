@@ -107,9 +107,6 @@ public static class ModelConfigBinder
     {
         if (!file.Has(path))
             throw new ConfigException($"{file.Source}: required section '{path}' is missing.");
-        var section = file.Raw.GetConfig(path);
-        foreach (var key in section.Root.GetObject().Items.Keys)
-            if (!known.Contains(key))
-                throw new ConfigException($"{file.Source}: unknown key '{path}.{key}' (known keys: {string.Join(", ", known)}).");
+        file.Section(path).RejectUnknown(known, path + ".");
     }
 }

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Runtime.ExceptionServices;
 using System.Threading.Channels;
+using LiteVae.Data;
 using LiteVae.Data.Config;
 using LiteVae.Data.Pipeline;
 using LiteVae.Data.Shards;
@@ -37,46 +38,59 @@ internal sealed record EvalResults(MetricSummary Summary, IReadOnlyList<Evaluate
     CapturedImages Worst, int Height, int Width, EvalTiming Timing, EvalDataOutcome Data);
 
 /// <summary>
-/// One evaluation job: the evaluation data pipeline (resize short side + centre crop, one pass in
-/// order) feeding a <see cref="ReconstructionEvaluator"/>. It advances one batch per <see cref="Step"/>,
-/// so a CLI loop, the training loop and the Evaluator actor (one batch per message) all drive the same
-/// code; <see cref="Run"/> is the plain loop with progress and cancellation. Memory is bounded by the
-/// pipeline's queues plus one row per image. Not thread-safe: one thread drives it (TorchSharp's
-/// dispose scopes are per thread).
+/// One evaluation job: the data pipeline in evaluation order (every shard once, in list order; resize short
+/// side + centre crop) feeding a <see cref="ReconstructionEvaluator"/>. It advances one batch per <see cref="Step"/>,
+/// so a CLI loop and the Evaluator actor (one batch per message) drive the same code; <see cref="Run"/> is the
+/// plain loop with progress and cancellation. Memory is bounded by the pipeline's prefetch plus one row per
+/// image. Not thread-safe: one thread drives it (TorchSharp's dispose scopes are per thread).
 /// </summary>
 internal sealed class EvalJob : IDisposable
 {
     private readonly EvalJobOptions _options;
+    private readonly ShardIndex _index;
     private readonly DataPipeline _pipeline;
     private readonly MetricSet _metrics;
     private readonly ReconstructionEvaluator _evaluator;
-    private readonly EvalTotalEstimator _estimator;
+    private readonly CancellationTokenSource _stop = new();
+    private readonly long _total;
     private readonly Stopwatch _wall = new();
     private readonly Stopwatch _dataWait = new();
     private bool _done;
 
-    private EvalJob(EvalJobOptions options, DataPipeline pipeline, MetricSet metrics, ReconstructionEvaluator evaluator, EvalTotalEstimator estimator)
+    private EvalJob(EvalJobOptions options, ShardIndex index, DataPipeline pipeline, MetricSet metrics, ReconstructionEvaluator evaluator)
     {
-        _options = options;
-        _pipeline = pipeline;
-        _metrics = metrics;
-        _evaluator = evaluator;
-        _estimator = estimator;
+        (_options, _index, _pipeline, _metrics, _evaluator) = (options, index, pipeline, metrics, evaluator);
+        _total = options.Limit is long l ? Math.Min(l, index.TotalSamples) : index.TotalSamples;
+        // Asks for every span of the set in order; the pipeline's prefetch paces it.
+        int size = options.Data.BatchSize;
+        var ct = _stop.Token;
+        _ = Task.Run(async () =>
+        {
+            try
+            {
+                for (long start = 0; start < index.TotalSamples; start += size)
+                    await pipeline.RequestAsync(start, (int)Math.Min(size, index.TotalSamples - start), ct);
+                pipeline.Complete();
+            }
+            catch (Exception e) when (e is OperationCanceledException or InvalidOperationException) { }
+        }, ct);
     }
 
     /// <summary>Starts reading the data. The networks stay the caller's (a training run reuses them).</summary>
     public static EvalJob Start(IReconstructor reconstructor, MetricNetworks networks, EvalJobOptions options)
     {
         if (options.Limit is < 1) throw new ArgumentException($"--limit {options.Limit}: must be at least 1.");
-        var pipelineOptions = options.Data.CreatePipelineOptions(DataUse.Eval);
-        long? exact = pipelineOptions.Shards.All(s => s is FolderShard) ? pipelineOptions.Shards.Sum(s => (long)((FolderShard)s).Samples.Count) : null;
-        var estimator = new EvalTotalEstimator(exact, options.Limit, pipelineOptions.Shards.Count);
+        var index = options.Data.LoadIndex(_ => { });
+        if (index.TotalSamples == 0)
+            throw new InvalidDataException($"{string.Join(", ", options.Data.Source)}: no images could be read" +
+                (index.Problems.Count > 0 ? $" (e.g. {index.Problems[0]})" : " (the shards hold no samples)") +
+                ". Check the path; 'litevae shards check <shards>' lists what is wrong with a shard.");
         var metrics = networks.NewMetricSet();
         try
         {
             var evaluator = new ReconstructionEvaluator(reconstructor, metrics, options.GridImages, options.WorstImages);
-            var pipeline = DataPipeline.Start(pipelineOptions);
-            return new EvalJob(options, pipeline, metrics, evaluator, estimator);
+            var pipeline = DataPipeline.Start(options.Data.CreatePipelineOptions(index, DataUse.Eval));
+            return new EvalJob(options, index, pipeline, metrics, evaluator);
         }
         catch
         {
@@ -87,14 +101,7 @@ internal sealed class EvalJob : IDisposable
 
     public long Count => _evaluator.Count;
 
-    public EvalProgress Progress
-    {
-        get
-        {
-            var (total, estimate) = _estimator.Total();
-            return new EvalProgress(_evaluator.Count, total, estimate, _wall.Elapsed);
-        }
-    }
+    public EvalProgress Progress => new(_evaluator.Count, _total, _wall.Elapsed);
 
     /// <summary>Evaluates the next batch. False once the data (or --limit) is exhausted; the batch read in that call, if any, was evaluated.</summary>
     public bool Step(CancellationToken ct = default)
@@ -107,11 +114,6 @@ internal sealed class EvalJob : IDisposable
         try
         {
             batch = Next(ct);
-        }
-        catch (InvalidDataException e) when (_evaluator.Count == 0 && _pipeline.Stats.RecentProblems.Count > 0)
-        {
-            // The pipeline's "no samples" names no file; the problems it recorded do.
-            throw new InvalidDataException(NoImages(), e);
         }
         finally
         {
@@ -129,9 +131,8 @@ internal sealed class EvalJob : IDisposable
                 take = (int)Math.Min(take, limit - _evaluator.Count);
             var sources = new ImageSource[take];
             for (int i = 0; i < take; i++)
-                sources[i] = new ImageSource(batch.Samples[i].Shard, batch.Samples[i].Key);
-            _evaluator.Add(batch.Pixels.Span, take, batch.Height, batch.Width, sources);
-            foreach (var s in sources) _estimator.Saw(s.Shard);
+                sources[i] = new ImageSource(_index.Shards[batch.Samples[i].Shard].Name, batch.Samples[i].Key);
+            if (take > 0) _evaluator.Add(batch.Pixels.Span, take, batch.Height, batch.Width, sources);
         }
         if (_options.Limit is long l && _evaluator.Count >= l) _done = true;
         return !_done;
@@ -158,7 +159,7 @@ internal sealed class EvalJob : IDisposable
         double seconds = _wall.Elapsed.TotalSeconds;
         var stats = _pipeline.Stats;
         var data = new EvalDataOutcome(_options.Data.Source, _options.Data.Resolution, _evaluator.Count, _options.Limit,
-            stats.Bad, stats.ByReason, stats.ShardFailures);
+            stats.Bad, stats.ByReason, _index.Problems.Count(p => p.Reason == BadReason.UnreadableShard && p.Key is null));
         var timing = new EvalTiming(seconds, seconds > 0 ? _evaluator.Count / seconds : 0, _evaluator.ComputeTime.TotalSeconds,
             _dataWait.Elapsed.TotalSeconds, fidClock.Elapsed.TotalSeconds);
         return new EvalResults(summary, _evaluator.ImagesWorstFirst(), _evaluator.First, _evaluator.Worst,
@@ -168,9 +169,8 @@ internal sealed class EvalJob : IDisposable
     private string NoImages()
     {
         var stats = _pipeline.Stats;
-        string source = string.Join(", ", _options.Data.Source);
-        var problems = stats.RecentProblems;
-        return $"{source}: no images could be read" +
+        var problems = _index.Problems.Concat(stats.RecentProblems).ToList();
+        return $"{string.Join(", ", _options.Data.Source)}: no images could be read" +
                (problems.Count > 0 ? $" ({stats}; e.g. {problems[0]})" : " (the shards hold no image samples)") +
                ". Check the path; 'litevae shards check <shards>' lists what is wrong with a shard.";
     }
@@ -203,7 +203,9 @@ internal sealed class EvalJob : IDisposable
 
     public void Dispose()
     {
+        _stop.Cancel();
         _pipeline.DisposeAsync().AsTask().GetAwaiter().GetResult();
         _metrics.Dispose();
+        _stop.Dispose();
     }
 }

@@ -1,3 +1,4 @@
+using LiteVae.Actors;
 using System.Globalization;
 using LiteVae.Host.Config;
 using LiteVae.Model.Evaluation;
@@ -34,10 +35,10 @@ internal sealed class RunEval : IDisposable
     public static bool Enabled(ExperimentConfig c) => c.EvalData is not null && c.Eval.Images > 0;
 
     /// <param name="dataOverride">Evaluation images instead of the experiment's eval-data source (`litevae eval --cluster --data`); then every image is evaluated.</param>
-    /// <param name="weightsFolder">The LPIPS/FID weights folder (null: $LITEVAE_WEIGHTS or ~/.cache/litevae/weights).</param>
+    /// <param name="weights">Where the LPIPS/FID weight files are looked for.</param>
     /// <param name="experimentText">The experiment config as written (its model section goes into the report).</param>
     public static RunEval Start(ExperimentConfig config, string experimentText, IReconstructor reconstructor, string runDir, long step,
-        ReportCheckpoint checkpoint, long parameters, string? dataOverride, string? weightsFolder)
+        ReportCheckpoint checkpoint, long parameters, string? dataOverride, WeightFiles weights)
     {
         var evalData = config.EvalData;
         if (dataOverride is null && (evalData is null || config.Eval.Images == 0))
@@ -45,7 +46,7 @@ internal sealed class RunEval : IDisposable
         var data = (evalData ?? config.Data with { Source = [] }) with { Source = dataOverride is null ? evalData!.Source : [dataOverride] };
         // Training crops are random; evaluation always uses the eval transform at the eval resolution.
         long? limit = dataOverride is null ? config.Eval.Images : null;
-        var networks = MetricNetworks.Load(WeightsFolder.Resolve(weightsFolder), MetricNetworks.ParseLpips(config.Eval.Lpips, "eval.lpips"),
+        var networks = MetricNetworks.Load(weights, MetricNetworks.ParseLpips(config.Eval.Lpips, "eval.lpips"),
             reconstructor.Device, lpipsOff: "LPIPS: switched off (eval.lpips = none).",
             rfidOff: config.Eval.Rfid ? null : "rFID: off for training evaluations (eval.rfid = false); run `litevae eval` for it.");
         try
@@ -123,22 +124,5 @@ internal sealed class RunEval : IDisposable
     {
         _job.Dispose();
         _networks.Dispose();
-    }
-}
-
-/// <summary>
-/// Reconstructions by a training run's trainer (its raw or EMA weights, posterior mode): the step-0
-/// evaluation scores the initial weights without writing a checkpoint.
-/// </summary>
-internal sealed class TrainerReconstructor(LiteVae.Model.Training.LiteVaeTrainer trainer, bool useEma) : IReconstructor
-{
-    public Device Device => trainer.Device;
-
-    public Tensor Reconstruct(Tensor pixels)
-    {
-        using var scope = NewDisposeScope();
-        var cpu = pixels.cpu().contiguous();
-        var rec = trainer.Reconstruct(cpu.bytes, cpu.shape, useEma).to(Device);
-        return scope.MoveToOuter(rec);
     }
 }

@@ -1,3 +1,4 @@
+using LiteVae.Model;
 using System.Diagnostics;
 using LiteVae.Actors.Telemetry;
 using LiteVae.Data.Config;

@@ -68,11 +68,11 @@ public static class NodeHost
                 ab.WithCoordinatorRole(new CoordinatorRoleOptions(plan, services.Store, o.Coordinator));
             if (o.Has(ClusterRoles.Data))
                 ab.WithActors((system, registry) => registry.Register<DataNodeKey>(RoleStarter.StartDataNode(system,
-                    new DataRoleOptions(new DataNodeSettings(SelfName(system), o.MaxLeases, o.Bounds, o.ChunkBytes, o.DataHeartbeat), services.Pipeline),
+                    new DataRoleOptions(new DataNodeSettings(SelfName(system), o.MaxLeases, o.ChunkBytes, o.DataHeartbeat, o.DecodeWorkers), services.Bind),
                     registry.Get<CoordinatorProxyKey>())));
             if (o.Has(ClusterRoles.Trainer))
                 ab.WithActors((system, registry) => registry.Register<TrainerKey>(RoleStarter.StartTrainer(system,
-                    new TrainerRoleOptions(new TrainerSettings(SelfName(system), o.RegisterInterval, o.ProgressInterval), services.Engine,
+                    new TrainerRoleOptions(new TrainerSettings(SelfName(system), o.RegisterInterval, o.ProgressInterval, services.Bind), services.Engine,
                         services.Store, o.IntakeBatches, NodeOptions.GpuDispatcher, o.MinBackoff, o.MaxBackoff, o.FinalCheckpointTimeout),
                     registry.Get<CoordinatorProxyKey>())));
             if (o.Has(ClusterRoles.Eval))

@@ -1,16 +1,17 @@
 using LiteVae.Actors;
 using LiteVae.Actors.Coordination;
-using LiteVae.Actors.Data;
 using LiteVae.Host.Config;
+using LiteVae.Model.Distributed;
 
 namespace LiteVae.Host.Node;
 
 /// <summary>A node's settings (HOCON <c>litevae.*</c> of the node file), validated once at startup.</summary>
+/// <param name="DecodeWorkers">This data node's decode threads; 0 takes the experiment's <c>data.decode-workers</c>.</param>
 public sealed record NodeOptions(
     IReadOnlyList<string> Roles, string Hostname, int Port, string PublicHostname, IReadOnlyList<(string Host, int Port)> Seeds,
-    string RunsRoot, string RunDir, CoordinatorSettings Coordinator, int MaxLeases, PipelineBounds Bounds, int ChunkBytes,
+    string RunsRoot, string RunDir, CoordinatorSettings Coordinator, int MaxLeases, int DecodeWorkers, int ChunkBytes,
     TimeSpan DataHeartbeat, int IntakeBatches, TimeSpan RegisterInterval, TimeSpan ProgressInterval, TimeSpan MinBackoff,
-    TimeSpan MaxBackoff, TimeSpan FinalCheckpointTimeout, TimeSpan EvalHeartbeat)
+    TimeSpan MaxBackoff, TimeSpan FinalCheckpointTimeout, TimeSpan EvalHeartbeat, CollectiveSettings Collectives)
 {
     public const string GpuDispatcher = "litevae.gpu-dispatcher";
 
@@ -28,6 +29,8 @@ public sealed record NodeOptions(
             if (!ClusterRoles.All.Contains(r))
                 throw new ConfigException($"{f.Source}: key 'litevae.node.roles' has unknown role '{r}'; roles are: {string.Join(", ", ClusterRoles.All)}.");
         var seeds = f.StringList("litevae.node.seed-nodes", []).Select(s => ParseAddress(s, $"{f.Source}: key 'litevae.node.seed-nodes'")).ToList();
+        if (f.Has("litevae.data")) f.Section("litevae.data").RejectUnknown(DataKeys, "litevae.data.");
+        var (group, collectives) = DistributedSettingsBinder.Bind(f);
         return new NodeOptions(
             roles.Distinct().ToList(),
             f.String("litevae.node.hostname", "127.0.0.1"),
@@ -36,15 +39,11 @@ public sealed record NodeOptions(
             seeds,
             f.String("litevae.run.runs-root", "runs"),
             f.String("litevae.run.run-dir", ""),
-            new CoordinatorSettings(TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(f.Int("litevae.coordinator.stale-lease-s", 60, 5)),
+            new CoordinatorSettings(TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(f.Int("litevae.coordinator.overdue-batch-s", 60, 2)),
                 f.Bool("litevae.coordinator.leave-cluster-when-stopped", true),
-                f.StringList("litevae.security.data-roots", []).Where(r => r != "").ToList()) { Group = DistributedSettingsBinder.Bind(f).Group },
+                f.StringList("litevae.security.data-roots", []).Where(r => r != "").ToList()) { Group = group },
             f.Int("litevae.data.max-leases", 2, 1, 64),
-            new PipelineBounds(
-                f.Int("litevae.data.decode-workers", 2, 1, 256),
-                f.Int("litevae.data.raw-queue", 16, 1, 4096),
-                f.Int("litevae.data.decoded-queue", 16, 1, 4096),
-                f.Int("litevae.data.output-batches", 4, 1, 256)),
+            f.Int("litevae.data.decode-workers", 0, 0, 1024),
             f.Int("litevae.data.chunk-kb", 256, 4, 3072) * 1024,
             TimeSpan.FromSeconds(f.Double("litevae.data.heartbeat-s", 1, 0.1, 60)),
             f.Int("litevae.trainer.intake-batches", 4, 1, 256),
@@ -53,11 +52,11 @@ public sealed record NodeOptions(
             TimeSpan.FromSeconds(f.Double("litevae.trainer.min-backoff-s", 1, 0.1, 600)),
             TimeSpan.FromSeconds(f.Double("litevae.trainer.max-backoff-s", 30, 0.1, 3600)),
             TimeSpan.FromSeconds(f.Double("litevae.trainer.final-checkpoint-timeout-s", 120, 1, 3600)),
-            TimeSpan.FromSeconds(f.Double("litevae.eval.heartbeat-s", 2, 0.1, 60))) { Distributed = DistributedSettingsBinder.Bind(f) };
+            TimeSpan.FromSeconds(f.Double("litevae.eval.heartbeat-s", 2, 0.1, 60)),
+            collectives);
     }
 
-    /// <summary>The <c>litevae.distributed</c> section: the group size (coordinator) and the collectives (trainers).</summary>
-    public DistributedSettings Distributed { get; init; } = DistributedSettings.Default;
+    private static readonly string[] DataKeys = ["max-leases", "decode-workers", "chunk-kb", "heartbeat-s"];
 
     /// <summary>Parses host:port strictly (what --cluster and seed-nodes take).</summary>
     public static (string Host, int Port) ParseAddress(string text, string what)

@@ -18,8 +18,9 @@ public static class StatusFormat
             b.AppendLine("losses     " + string.Join("  ", s.Losses.OrderBy(kv => kv.Key).Select(kv => string.Create(Inv, $"{kv.Key} {kv.Value:G5}"))));
         b.AppendLine("checkpts   " + (s.CheckpointSteps.Count == 0 ? "none" : string.Join(", ", s.CheckpointSteps.TakeLast(5).Select(x => $"step-{x}"))));
         var d = s.Data;
-        b.AppendLine(Inv, $"samples    epoch {d.Epoch}: {d.SamplesConsumed} consumed, {d.Duplicated} duplicated, {d.Lost} lost, {d.BadSamples} bad, {d.Redelivered} redelivered (dropped); " +
-                          $"{d.ReLeasedShards} shard lease(s) re-issued, {d.DiscardedBatches} batch(es) discarded (stale plan or repeats), {d.AbandonedShards} shard(s) abandoned");
+        string reasons = d.SkippedByReason.Count == 0 ? "" : $" ({string.Join(", ", d.SkippedByReason.Select(r => $"{r.Key} {r.Value}"))})";
+        b.AppendLine(Inv, $"samples    epoch {d.Epoch}, sample {d.NextSample}: {d.SamplesTrained} trained, {d.SamplesSkipped} skipped as bad{reasons}, " +
+                          $"{d.DroppedBatches} batch(es) dropped as repeats (whole run); {d.LeasesReissued} lease(s) re-issued since the coordinator started");
         b.AppendLine("queues");
         foreach (var q in s.Queues.OrderBy(q => q.Node).ThenBy(q => q.Stage))
             b.AppendLine(Inv, $"  {q.Node,-22} {q.Stage,-8} {q.Depth,4} / {q.Capacity}");

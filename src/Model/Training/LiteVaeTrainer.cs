@@ -131,16 +131,33 @@ public sealed class LiteVaeTrainer : IDisposable
     public Action<long, Tensor>? GradientHook { get; set; }
 
     /// <summary>
-    /// One training step on a uint8 batch (N×3×H×W, row-major host bytes). Returns without waiting for
-    /// the GPU. N must be divisible by <see cref="TrainerOptions.MicroBatches"/>.
+    /// One training step on a uint8 batch (N×3×H×W, row-major host bytes), split into
+    /// <see cref="TrainerOptions.MicroBatches"/> micro-batches (near-equal when N does not divide). In a
+    /// data-parallel group the rows are this rank's equal part of a global batch. Returns without waiting for the GPU.
     /// </summary>
     public void TrainStep(ReadOnlySpan<byte> pixels, long[] shape)
     {
+        if (shape.Length != 4) throw new ArgumentException($"batch of shape [{string.Join(", ", shape)}]: expected N×3×H×W.");
+        int n = checked((int)shape[0]), micro = _options.MicroBatches;
+        var layout = _collective is { WorldSize: > 1 } c
+            ? n % micro == 0 ? DataParallelLayout.Equal(c.Rank, c.WorldSize, n / micro, micro)
+                : throw new ArgumentException($"a rank's {n} rows cannot be {micro} equal micro-batches; pass the step's layout.")
+            : DataParallelLayout.Single(n, micro);
+        TrainStep(pixels, shape, layout);
+    }
+
+    /// <summary>One training step on this rank's rows of a global batch split as <paramref name="layout"/> says
+    /// (<see cref="DataParallelLayout.SliceRows"/>): micro-batch by micro-batch, each loss weighted by its share.</summary>
+    public void TrainStep(ReadOnlySpan<byte> pixels, long[] shape, DataParallelLayout layout)
+    {
         long step = Step;
-        int micro = _options.MicroBatches;
-        if (shape.Length != 4 || shape[0] % micro != 0)
-            throw new ArgumentException($"batch of shape [{string.Join(", ", shape)}] cannot be split into {micro} micro-batches.");
-        long part = shape[0] / micro;
+        int micro = layout.Accumulation;
+        if (shape.Length != 4 || shape[0] != layout.PerRankBatch || layout.Rank != (_collective?.Rank ?? 0) || layout.WorldSize != (_collective?.WorldSize ?? 1))
+            throw new ArgumentException($"batch of shape [{string.Join(", ", shape)}] does not fit rank {layout.Rank} of {layout.WorldSize} " +
+                                        $"with {layout.PerRankBatch} rows in {micro} micro-batch(es).");
+        var rows = Enumerable.Range(0, micro).Select(m => layout.RankPart(m).Count).ToArray();
+        var firstRow = new int[micro];
+        for (int m = 1; m < micro; m++) firstRow[m] = firstRow[m - 1] + rows[m - 1];
         var prof = Profiler;
         prof?.BeginStep();
         using var scope = NewDisposeScope();
@@ -155,24 +172,25 @@ public sealed class LiteVaeTrainer : IDisposable
         if (freeze)
             SetDiscriminatorTrainable(false);
         _g.ZeroGrad();
-        var fakes = new Tensor[micro];
+        var fakes = new Tensor?[micro];
         var lastLayer = _loss.Config.Weighting == AdversarialWeighting.Adaptive ? _autoencoder.DecoderModule.LastLayerWeight : null;
         for (int m = 0; m < micro; m++)
         {
-            var xm = x.narrow(0, m * part, part);
-            var x32m = x32.narrow(0, m * part, part);
+            if (rows[m] == 0) continue;   // a short global batch left this rank nothing of micro-batch m
+            var xm = x.narrow(0, firstRow[m], rows[m]);
+            var x32m = x32.narrow(0, firstRow[m], rows[m]);
             // Encode → sample (noise from the (seed, step) generator) → decode: Reconstruct's steps,
             // spelled out so a profiler can time encoder and decoder apart.
             using var posterior = _autoencoder.Encode(xm);
             // Under data parallelism every rank draws the global micro-batch's noise and keeps its rows.
-            var z = _collective is { WorldSize: > 1 } c
-                ? posterior.Sample(_random.For(step, $"posterior/{m}"), part * c.WorldSize, part * c.Rank)
+            var z = layout.WorldSize > 1
+                ? posterior.Sample(_random.For(step, $"posterior/{m}"), layout.Micro(m).Count, layout.RankPart(m).Offset)
                 : posterior.Sample(_random.For(step, $"posterior/{m}"));
             prof?.Mark("encoder");
             var reconstruction = _autoencoder.Decode(z);
             prof?.Mark("decoder");
             var g = _loss.Generator(x32m, xm, reconstruction, posterior, adversarial ? _discriminator : null, lastLayer, prof);
-            var scaled = g.Total / micro;
+            var scaled = g.Total * layout.Scale(m);
             if (_gScale is not null) scaled = _gScale.ScaleLoss(scaled);
             scaled.backward();
             prof?.Mark("g_backward");
@@ -192,10 +210,11 @@ public sealed class LiteVaeTrainer : IDisposable
             _d!.ZeroGrad();
             for (int m = 0; m < micro; m++)
             {
-                var xm = x.narrow(0, m * part, part);
-                var d = _loss.Discriminator(xm, fakes[m], _discriminator!);
+                if (fakes[m] is not { } fake) continue;
+                var xm = x.narrow(0, firstRow[m], rows[m]);
+                var d = _loss.Discriminator(xm, fake, _discriminator!);
                 prof?.Mark("d_forward");
-                var scaled = d.Total / micro;
+                var scaled = d.Total * layout.Scale(m);
                 if (_dScale is not null) scaled = _dScale.ScaleLoss(scaled);
                 scaled.backward();
                 prof?.Mark("d_backward");

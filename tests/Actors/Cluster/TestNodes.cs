@@ -5,6 +5,7 @@ using LiteVae.Actors.Data;
 using LiteVae.Actors.Hosting;
 using LiteVae.Actors.Tests.Synthetic;
 using LiteVae.Actors.Training;
+using LiteVae.Data.Config;
 
 namespace LiteVae.Actors.Tests.Cluster;
 
@@ -34,16 +35,19 @@ public static class TestNodes
         return system;
     }
 
-    public static RunPlan Plan(string runDir, SyntheticShards shards, long maxSteps, int checkpointEvery = 10, int logEvery = 5) =>
-        new("litevae.test = 1", runDir, shards.Paths, 42, maxSteps, checkpointEvery, logEvery, false);
+    public static RunPlan Plan(string runDir, TestShards shards, DataConfig data, long maxSteps, int checkpointEvery = 10, int logEvery = 5)
+    {
+        var order = shards.Order(data);
+        return new RunPlan("litevae.test = 1", runDir, order.Fingerprint, order.SamplesPerEpoch, shards.Paths.Count, data.BatchSize, maxSteps,
+            checkpointEvery, logEvery, false);
+    }
 
-    public static DataRoleOptions Data(string node, SyntheticShards shards, int batch = 4, int decodeWorkers = 2, int badEvery = 0) =>
-        new(new DataNodeSettings(node, 2, new PipelineBounds(decodeWorkers, 8, 8, 2), 1024, TimeSpan.FromMilliseconds(200)),
-            _ => new DataPipelineParts(new DataShape(batch, 8, 8), shards, new SyntheticDecoder(badEvery)));
+    public static DataRoleOptions Data(string node, DataConfig data, int maxLeases = 2) =>
+        new(new DataNodeSettings(node, maxLeases, 1024, TimeSpan.FromMilliseconds(200)), TestShards.Binder(data));
 
-    public static TrainerRoleOptions Trainer(string node, SyntheticEngine.Options engine, ICheckpointStore store) =>
-        new(new TrainerSettings(node, TimeSpan.FromMilliseconds(300), TimeSpan.FromSeconds(1)), () => new SyntheticEngine(engine), store, 4,
-            Dispatcher, TimeSpan.FromMilliseconds(200), TimeSpan.FromSeconds(2), TimeSpan.FromSeconds(20));
+    public static TrainerRoleOptions Trainer(string node, SyntheticEngine.Options engine, ICheckpointStore store, DataConfig data) =>
+        new(new TrainerSettings(node, TimeSpan.FromMilliseconds(300), TimeSpan.FromSeconds(1), TestShards.Binder(data)), () => new SyntheticEngine(engine),
+            store, 4, Dispatcher, TimeSpan.FromMilliseconds(200), TimeSpan.FromSeconds(2), TimeSpan.FromSeconds(20));
 
     public static EvalRoleOptions Eval(string node) =>
         new(node, r => new SyntheticEvalJob(r), Dispatcher, TimeSpan.FromMilliseconds(300));

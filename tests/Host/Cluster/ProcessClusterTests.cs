@@ -63,7 +63,7 @@ public sealed class ProcessClusterTests : IDisposable
         Assert.Contains("coordinator", status);
         Assert.Contains("data", status);
         Assert.Contains("eval", status);
-        Assert.Matches(@"samples\s+epoch \d+: \d+ consumed", status);
+        Assert.Matches(@"samples\s+epoch \d+, sample \d+: \d+ trained", status);
 
         // eval --cluster: a real checkpoint gives a metrics table; a bad one a clear error; training goes on.
         var (code, output) = NodeProcess.Run(Cli, "eval", "--cluster", cluster, "--run-dir", _runDir, "--checkpoint", "last", "--wait");
@@ -83,10 +83,9 @@ public sealed class ProcessClusterTests : IDisposable
         StartNode("data-2", "data-node.conf", pD2, [pA, pD2]);
         WaitForStep(cluster, atKill + 8, a);
         status = Status(cluster);
-        var acct = Regex.Match(status, @"(\d+) duplicated, (\d+) lost, \d+ bad, \d+ redelivered \(dropped\); (\d+) shard lease\(s\) re-issued");
+        var acct = Regex.Match(status, @"sample (\d+): (\d+) trained, (\d+) skipped as bad, (\d+) batch\(es\) dropped as repeats \(whole run\); (\d+) lease\(s\) re-issued");
         Assert.True(acct.Success, status);
-        Assert.Equal("0", acct.Groups[1].Value);   // nothing trained twice
-        Assert.Equal("0", acct.Groups[2].Value);   // nothing lost
+        Assert.Equal(long.Parse(acct.Groups[1].Value), long.Parse(acct.Groups[2].Value) + long.Parse(acct.Groups[3].Value));   // every sample up to where the run stands: trained once or skipped
         Console.WriteLine($"after the data node's kill -9: {acct.Value}");
 
         // The killed data node must be gone from the membership before the next kill: until then it still counts,

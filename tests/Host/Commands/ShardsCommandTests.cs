@@ -70,7 +70,7 @@ public sealed class ShardsCommandTests : IDisposable
         Assert.Equal(["class0", "class1", "class2"], File.ReadAllLines(Path.Combine(output, "train-classes.txt")));
         // Class of class2/img_2_3 is 2, read through our WebDataset reader.
         var sample = ShardSpec.Resolve([Path.Combine(output, "train-*.tar")])
-            .SelectMany(s => s.Read(0, new ReadContext { Report = p => Assert.Fail(p.ToString()) }))
+            .SelectMany(s => s.Read(new ReadContext { Report = p => Assert.Fail(p.ToString()) }))
             .Single(s => s.Key == "class2/img_2_3");
         Assert.Equal("2", System.Text.Encoding.ASCII.GetString(sample.Metadata!["cls"]));
 

@@ -56,7 +56,8 @@ public sealed class DataConfigBinderTests
     [InlineData("data { source = x.tar, decode-worker = 2 }", "unknown key 'decode-worker' (did you mean 'decode-workers'?)")]
     [InlineData("data { source = x.tar, rescale { distribution = gaussian } }", "'distribution' = 'gaussian' is not one of")]
     [InlineData("data { source = x.tar, rescale { max-ratio = 0.5 } }", "'max-ratio'")]
-    [InlineData("data { source = x.tar, decode { max-pixel = 5 } }", "unknown key 'max-pixel'")]
+    [InlineData("data { source = x.tar, decode { max-pixel = 5 } }", "unknown key 'decode.max-pixel' (did you mean 'decode.max-pixels'?)")]
+    [InlineData("data { source = x.tar, batch-queue = 4 }", "key 'batch-queue' no longer exists: it is prefetch-batches now")]
     [InlineData("data { source = [] }", "at least one")]
     [InlineData("other { }", "section 'data' is missing")]
     public void Errors_name_the_file_and_the_key(string text, string expected)

@@ -1,3 +1,4 @@
+using LiteVae.Actors;
 using LiteVae.Host.Config;
 using LiteVae.Host.Tests.Support;
 using LiteVae.Model.Discriminators;

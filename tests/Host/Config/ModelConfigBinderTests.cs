@@ -57,7 +57,7 @@ public class ModelConfigBinderTests
 
     [Theory]
     [InlineData("model.encoder.extractor_channels = 12", "key 'model.encoder.extractor_mult'", "divisible by the 8 GroupNorm groups")]
-    [InlineData("model.encoder.extractor_chanels = 16", "unknown key 'model.encoder.extractor_chanels'", "known keys")]
+    [InlineData("model.encoder.extractor_chanels = 16", "unknown key 'model.encoder.extractor_chanels' (did you mean 'model.encoder.extractor_channels'?)", "Known keys")]
     [InlineData("model.decoder.channel_mult = [1, 2]", "key 'model.decoder.channel_mult'", "the encoder downsamples by 8")]
     [InlineData("model.decoder.z_channels = 12", "key 'model.decoder.z_channels'", "must equal model.embed_dim (4)")]
     [InlineData("model.encoder.latent_dim = 4", "key 'model.encoder.latent_dim'", "derived encoder output width 8")]

@@ -1,16 +1,19 @@
+using LiteVae.Actors.Distributed;
 using LiteVae.Host.Config;
+using LiteVae.Model.Distributed;
 
 namespace LiteVae.Host.Tests.Distributed;
 
 public class DistributedSettingsBinderTests
 {
-    private static DistributedSettings Bind(string hocon) => DistributedSettingsBinder.Bind(HoconFile.Parse(hocon, "node.conf"));
+    private static (GroupSettings Group, CollectiveSettings Collectives) Bind(string hocon) =>
+        DistributedSettingsBinder.Bind(HoconFile.Parse(hocon, "node.conf"));
 
     [Fact]
     public void AbsentSectionMeansOneTrainerAndAutoBackend()
     {
-        var s = Bind("litevae.node.name = a");
-        Assert.Equal(1, s.Group.Trainers);
+        var (group, s) = Bind("litevae.node.name = a");
+        Assert.Equal(1, group.Trainers);
         Assert.Equal("nccl", s.BackendFor("cuda:0"));
         Assert.Equal("tcp", s.BackendFor("cpu"));
     }
@@ -18,15 +21,15 @@ public class DistributedSettingsBinderTests
     [Fact]
     public void BindsEveryKey()
     {
-        var s = Bind("""
+        var (group, s) = Bind("""
             litevae.distributed {
               backend = tcp, trainers = 8, min-trainers = 7, settle-s = 2.5, tcp-address = "10.0.0.5",
               join-timeout-s = 60, operation-timeout-s = 90, check-weights-every = 50, bucket-mb = 25
             }
             """);
         Assert.Equal("tcp", s.BackendFor("cuda:0"));
-        Assert.Equal((8, 7), (s.Group.Trainers, s.Group.MinTrainers));
-        Assert.Equal(TimeSpan.FromSeconds(2.5), s.Group.Settle);
+        Assert.Equal((8, 7), (group.Trainers, group.MinTrainers));
+        Assert.Equal(TimeSpan.FromSeconds(2.5), group.Settle);
         Assert.Equal("10.0.0.5", s.TcpAddress.ToString());
         Assert.Equal(TimeSpan.FromSeconds(90), s.OperationTimeout);
         Assert.Equal(50, s.CheckWeightsEvery);

@@ -44,11 +44,12 @@ internal sealed class EvalTestKit : IDisposable
     public static List<(string Key, byte[] Pixels)> ReadShard(int resolution)
     {
         var data = new DataConfig { Source = [EvalShard], Resolution = resolution, BatchSize = 4, DecodeWorkers = 2 };
-        var pipeline = DataPipeline.Start(data.CreatePipelineOptions(DataUse.Eval));
+        var index = data.LoadIndex(_ => { });
+        var pipeline = DataPipeline.Start(data.CreatePipelineOptions(index, DataUse.Eval));
         var images = new List<(string, byte[])>();
         try
         {
-            foreach (var batch in pipeline.ReadAllAsync().ToBlockingEnumerable())
+            foreach (var batch in pipeline.ReadSpansAsync(0, 4, index.TotalSamples).ToBlockingEnumerable())
                 using (batch)
                     for (int i = 0; i < batch.Count; i++)
                         images.Add((batch.Samples[i].Key, batch.Sample(i).ToArray()));

@@ -35,14 +35,17 @@ public class NodeConfigTests
             ["litevae.node.port=5001", "litevae.node.seed-nodes=[\"10.0.0.5:4053\"]", "litevae.data.decode-workers=8"]));
         Assert.Equal(5001, o.Port);
         Assert.Equal([("10.0.0.5", 4053)], o.Seeds);
-        Assert.Equal(8, o.Bounds.DecodeWorkers);
+        Assert.Equal(8, o.DecodeWorkers);
+        // A key a node no longer reads is refused by name, not ignored.
+        var e = Assert.Throws<ConfigException>(() => NodeOptions.Bind(HoconFile.Load(Preset("data-node.conf"), ["litevae.data.raw-queue=16"])));
+        Assert.Contains("unknown key 'litevae.data.raw-queue'", e.Message);
     }
 
     [Theory]
     [InlineData("litevae.node.roles=[gpu]", "unknown role 'gpu'")]
     [InlineData("litevae.node.roles=[]", "'litevae.node.roles' is empty")]
     [InlineData("litevae.node.seed-nodes=[\"localhost\"]", "malformed address 'localhost'")]
-    [InlineData("litevae.data.decode-workers=0", "out of range")]
+    [InlineData("litevae.data.decode-workers=-1", "out of range")]
     public void Bad_node_settings_name_the_key(string set, string expected)
     {
         var e = Assert.Throws<ConfigException>(() => NodeOptions.Bind(HoconFile.Load(Preset("data-node.conf"), [set])));

@@ -28,7 +28,7 @@ public sealed class RunPlanTests : IDisposable
         string saved = File.ReadAllText(Path.Combine(_runDir, "config.conf"));
         Assert.DoesNotContain("include", saved);
         Assert.Equal(plan.ExperimentHocon, saved);
-        var c = Adapters.Bind(saved, "config.conf");   // parses with no include root at all
+        var c = ExperimentConfigBinder.Bind(saved, "config.conf");   // parses with no include root at all
         Assert.Equal(12, c.Model.EmbedDim);
         Assert.Equal(7, c.Data.Seed);
 
@@ -38,12 +38,13 @@ public sealed class RunPlanTests : IDisposable
     }
 
     [Fact]
-    public void A_node_that_reads_the_data_refuses_a_source_with_no_shard_on_disk()
+    public void A_source_with_no_shard_on_disk_is_refused_before_the_run_starts()
     {
         string experiment = Path.Combine(RepoPaths.Root, "configs", "quickstart.conf");
         var e = Assert.Throws<ConfigException>(() =>
             NodeServicesFactory.Plan(Node(_runDir), experiment, null, ["data.source = \"/nonexistent/train-{000000..000001}.tar\""]));
-        Assert.Contains("data.source matches no readable file", e.Message);
+        Assert.Contains("data.source has no readable sample", e.Message);
         Assert.Contains("/nonexistent/train-000000.tar", e.Message);
+        Assert.Contains("file not found", e.Message);
     }
 }

@@ -47,9 +47,9 @@ public sealed class SecuredNode : IAsyncDisposable
     {
         var options = NodeOptions.Bind(file);
         var store = new FolderStore();
-        var plan = runDir is null ? null : new Func<RunPlan>(() => new RunPlan("litevae.test = 1", runDir, ["shard-0.tar"], 1, 10, 5, 1, false));
+        var plan = runDir is null ? null : new Func<RunPlan>(() => new RunPlan("litevae.test = 1", runDir, "none", 10, 1, 4, 10, 5, 1, false));
         var services = new NodeServices(store, () => throw new InvalidOperationException("no trainer in this test"),
-            _ => throw new InvalidOperationException("no data in this test"), _ => throw new InvalidOperationException("no eval in this test"), plan);
+            (_, _) => throw new InvalidOperationException("no data in this test"), _ => throw new InvalidOperationException("no eval in this test"), plan);
         var tcs = new TaskCompletionSource<(ActorSystem, ConcurrentQueue<string>)>(TaskCreationOptions.RunContinuationsAsynchronously);
         started = tcs;
         return NodeHost.Build(file, options, services, system =>

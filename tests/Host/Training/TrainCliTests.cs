@@ -182,7 +182,8 @@ public sealed partial class TrainCliTests : IDisposable
         var args = Tiny.Concat(["--set", $"data.source=\"{shard}\"", "--run-dir", Path.Combine(_dir, "broken")]);
         var (code, output) = Run(args, timeoutSeconds: 180);
         Assert.Equal(1, code);
-        Assert.Contains("error: the run stopped at step 0: epoch 0 ended without one readable sample (", output);   // 6 bad, or more if epoch 1 was read too
+        Assert.Matches(@"error: the run stopped at step 0: data: \d+ samples in a row \(a whole epoch of 6\) without one readable image \(not-an-image \d+\)", output);
+        Assert.Matches(@"shard \S*broken-000000.tar key sample\d{4}: no decoder recognises the data", output);
         Assert.Contains("litevae shards check", output);
     }
 

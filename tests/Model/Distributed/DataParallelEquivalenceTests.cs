@@ -44,7 +44,7 @@ public class DataParallelEquivalenceTests
     /// <summary>Trains one rank; returns its final weights as one flat array and the weight checks.</summary>
     private static (float[] Weights, List<bool> Checks) Train(ICollective c, bool reduce)
     {
-        var layout = new DataParallelLayout(c.Rank, c.WorldSize, GlobalBatch / c.WorldSize, 1);
+        var layout = DataParallelLayout.Equal(c.Rank, c.WorldSize, GlobalBatch / c.WorldSize, 1);
         using var net = Net();
         var ps = net.parameters().ToList();
         if (c.Rank > 0)

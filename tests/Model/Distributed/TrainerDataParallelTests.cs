@@ -105,14 +105,14 @@ public sealed class TrainerDataParallelTests(Xunit.Abstractions.ITestOutputHelpe
         using (var t = NewTrainer())
         {
             start = Weights(t);
-            single = Train(t, DataParallelLayout.Single(GlobalBatch / Accumulation, Accumulation));
+            single = Train(t, DataParallelLayout.Single(GlobalBatch, Accumulation));
         }
 
         var ranks = TcpGroup.Run(2, (r, c) =>
         {
             using var t = NewTrainer(perturbRank: 1, rank: r);
             t.JoinGroup(c, weightCheckEvery: 5);
-            var end = Train(t, new DataParallelLayout(r, 2, GlobalBatch / Accumulation / 2, Accumulation));
+            var end = Train(t, DataParallelLayout.Equal(r, 2, GlobalBatch / Accumulation / 2, Accumulation));
             return (End: end, t.LastWeightCheck, t.Step, t.CommunicationSeconds);
         });
 
@@ -124,7 +124,7 @@ public sealed class TrainerDataParallelTests(Xunit.Abstractions.ITestOutputHelpe
 
         float[] alone;
         using (var t = NewTrainer())
-            alone = Train(t, new DataParallelLayout(0, 2, GlobalBatch / Accumulation / 2, Accumulation)).Weights;
+            alone = Train(t, DataParallelLayout.Equal(0, 2, GlobalBatch / Accumulation / 2, Accumulation)).Weights;
         double drift = Relative(alone, single.Weights, start);
         _out.WriteLine($"|w - w1| / |w1 - w0|: data-parallel {rel:g3}, unsynchronised control {drift:g3}");
         Assert.True(rel < 0.05, $"|w(2 ranks) - w(1 rank)| is {rel:g3} of the distance trained");
@@ -140,7 +140,7 @@ public sealed class TrainerDataParallelTests(Xunit.Abstractions.ITestOutputHelpe
             t.JoinGroup(c, weightCheckEvery: 3);
             // Rank 1 corrupts its averaged gradient at step 4 (after the all-reduce): only it updates differently.
             t.GradientHook = (step, g) => { if (r == 1 && step == 4) g.narrow(0, 0, 1).add_(1.0); };
-            var layout = new DataParallelLayout(r, 2, 2, 1);
+            var layout = DataParallelLayout.Equal(r, 2, 2, 1);
             try
             {
                 for (int s = 0; s < 8; s++)

@@ -53,32 +53,12 @@ public class ReportPiecesTests
     }
 
     [Fact]
-    public void TotalIsExactForFoldersLimitedByLimitAndEstimatedFromFinishedShards()
-    {
-        Assert.Equal((120L, false), new EvalTotalEstimator(120, null, 1).Total());
-        Assert.Equal((50L, false), new EvalTotalEstimator(120, 50, 1).Total());
-
-        var tars = new EvalTotalEstimator(null, null, 4);
-        Assert.Equal((null, false), tars.Total());
-        for (int i = 0; i < 90; i++) tars.Saw("s0");
-        Assert.Equal((null, false), tars.Total()); // no shard finished yet
-        for (int i = 0; i < 10; i++) tars.Saw("s1");
-        Assert.Equal((360L, true), tars.Total()); // 90 per finished shard x 4 shards
-
-        var limited = new EvalTotalEstimator(null, 1000, 4);
-        for (int i = 0; i < 90; i++) limited.Saw("s0");
-        limited.Saw("s1");
-        Assert.Equal((360L, true), limited.Total()); // the data runs out before the limit
-    }
-
-    [Fact]
     public void ProgressDescribesRateAndTimeLeft()
     {
-        var p = new EvalProgress(250, 1000, false, TimeSpan.FromSeconds(10));
+        var p = new EvalProgress(250, 1000, TimeSpan.FromSeconds(10));
         Assert.Equal(25, p.ImagesPerSecond, 9);
         Assert.Equal(TimeSpan.FromSeconds(30), p.Remaining);
         Assert.Equal("eval 250/1000 images (25%), 25.0 img/s, 10.0s elapsed, ETA 30.0s", p.Describe());
-        Assert.Null(new EvalProgress(250, null, false, TimeSpan.FromSeconds(10)).Remaining);
-        Assert.Contains("~1000", new EvalProgress(250, 1000, true, TimeSpan.FromSeconds(10)).Describe());
+        Assert.Null(new EvalProgress(250, null, TimeSpan.FromSeconds(10)).Remaining);
     }
 }
