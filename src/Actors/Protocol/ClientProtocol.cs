@@ -1,3 +1,5 @@
+using LiteVae.Model.Metrics;
+
 namespace LiteVae.Actors.Protocol;
 
 /// <summary>A cluster member as the status command shows it.</summary>

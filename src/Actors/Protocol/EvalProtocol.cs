@@ -1,9 +1,8 @@
 using Akka.Actor;
+using LiteVae.Model.Metrics;
 
 namespace LiteVae.Actors.Protocol;
 
-/// <summary>One metric of an evaluation; <see cref="Unavailable"/> says why there is no value (e.g. no weight file).</summary>
-public sealed record MetricValue(string Name, double? Value, string? Unavailable);
 
 /// <summary>Between Evaluators (eval nodes) and the Coordinator.</summary>
 public static class EvalProtocol

@@ -304,6 +304,8 @@ public sealed class DataPipeline : IAsyncDisposable
         {
             // Delivered through Batches / Completion already.
         }
+        // Stopped early, the emitter did not complete the output: readers (a node-to-node stream) must see the end.
+        _batches.Writer.TryComplete();
         while (_decodes.Reader.TryRead(out var read)) read.Sample.Dispose();
         while (_jobs.Reader.TryRead(out var job)) Pool.Return(job.Buffer);
         while (_batches.Reader.TryRead(out var batch)) batch.Dispose();

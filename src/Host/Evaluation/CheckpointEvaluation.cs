@@ -1,3 +1,4 @@
+using LiteVae.Model.Metrics;
 using LiteVae.Actors.Eval;
 using LiteVae.Actors.Protocol;
 using LiteVae.Host.Config;

@@ -1,3 +1,4 @@
+using LiteVae.Model.Metrics;
 using Akka.Actor;
 using Akka.Configuration;
 using Akka.Streams;

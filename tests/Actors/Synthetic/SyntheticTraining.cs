@@ -1,3 +1,4 @@
+using LiteVae.Model.Metrics;
 using System.Collections.Concurrent;
 using System.Text.Json;
 using LiteVae.Actors.Eval;

@@ -87,6 +87,7 @@ public sealed class PipelineOrderTests(SmallShards fixture) : IClassFixture<Smal
         await Task.Delay(200);
         await p.DisposeAsync();
         Assert.Equal(0, p.Pool.Outstanding);
+        Assert.False(await p.Batches.WaitToReadAsync());   // a reader (a node-to-node stream) sees the end
         Assert.True(p.Pool.Allocated <= 2 * 3 + 2, $"{p.Pool.Allocated} buffers");   // filling + waiting + consumed
     }
 
