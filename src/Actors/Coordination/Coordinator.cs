@@ -1,6 +1,7 @@
 using Akka.Actor;
 using Akka.Cluster;
 using Akka.Event;
+using LiteVae.Actors.Distributed;
 using LiteVae.Actors.Protocol;
 using LiteVae.Actors.Telemetry;
 using LiteVae.Actors.Training;
@@ -17,10 +18,10 @@ namespace LiteVae.Actors.Coordination;
 /// (<see cref="BatchLedger"/>), the checkpoint registry, evaluation jobs, and the answers to user commands.
 /// It holds no tensors and does no heavy work, so it can live on any node with the coordinator role; a new
 /// incarnation (its node was lost) rebuilds its state from the run directory and the trainer's report.
-/// This file: the trainer and the run; Coordinator.Data.cs: data nodes and leases; Coordinator.Group.cs: the
-/// data-parallel group; Coordinator.Evaluations.cs: evaluation jobs.
+/// Its state lives in pure pieces: <see cref="BatchLedger"/> (batch leases), <see cref="Distributed.TrainerGroupState"/>
+/// (the data-parallel group); evaluation jobs are its child <see cref="EvalScheduler"/>.
 /// </summary>
-public sealed partial class Coordinator : ReceiveActor, IWithTimers
+public sealed class Coordinator : ReceiveActor, IWithTimers
 {
     public const string RunWaiting = "waiting-for-trainer", RunStarting = "starting", RunTraining = "training",
         RunPaused = "paused", RunStopping = "stopping", RunFinishedState = "finished";
@@ -39,6 +40,8 @@ public sealed partial class Coordinator : ReceiveActor, IWithTimers
     private readonly List<(IActorRef Client, long AfterStep)> _checkpointWaiters = [];
     private readonly List<IActorRef> _stopWaiters = [];
 
+    private IActorRef _evals = ActorRefs.Nobody;   // the EvalScheduler child
+    private IReadOnlyList<EvaluationStatus> _latestJobs = [];
     private TrainerInfo? _trainer;
     private string _state = RunWaiting;
     private long _step;
@@ -56,7 +59,7 @@ public sealed partial class Coordinator : ReceiveActor, IWithTimers
     {
         (_plan, _store, _settings) = (plan, store, settings);
         _ledger = new BatchLedger(plan.BatchSize);
-        _group = new Distributed.TrainerGroupState(settings.Group);
+        _group = new TrainerGroupState(settings.Group);
 
         Receive<Tick>(_ => HandleTick());
         // trainer
@@ -83,16 +86,15 @@ public sealed partial class Coordinator : ReceiveActor, IWithTimers
         Receive<DataNodeHeartbeat>(HandleDataHeartbeat);
         Receive<RequestLease>(HandleRequestLease);
         Receive<DataStreamBroken>(HandleStreamBroken);
-        // eval
-        Receive<EvaluatorHeartbeat>(HandleEvaluatorHeartbeat);
-        Receive<EvaluationStarted>(m => UpdateJob(m.JobId, s => s with { State = EvaluationStatus.Running, Node = m.Node }));
-        Receive<EvaluationFinished>(HandleEvaluationFinished);
+        // eval: the child's
+        Receive<EvaluatorHeartbeat>(m => _evals.Forward(m));
+        Receive<EvaluationStarted>(m => _evals.Forward(m));
+        Receive<EvaluationFinished>(m => _evals.Forward(m));
+        Receive<EvalScheduler.JobsChanged>(m => _latestJobs = m.Latest);
         // clients
         Receive<GetClusterStatus>(_ => Sender.Tell(BuildStatus()));
-        Receive<RequestEvaluation>(HandleRequestEvaluation);
-        Receive<GetEvaluation>(m => Sender.Tell(_jobs.TryGetValue(m.JobId, out var j)
-            ? j.Status
-            : new CommandRejected("eval", $"no evaluation job '{m.JobId}' (known: {string.Join(", ", _jobs.Keys.DefaultIfEmpty("none"))})")));
+        Receive<RequestEvaluation>(m => _evals.Forward(m));
+        Receive<GetEvaluation>(m => _evals.Forward(m));
         Receive<RequestCheckpoint>(HandleRequestCheckpoint);
         Receive<RequestStop>(HandleRequestStop);
         Receive<PauseTraining>(m => { _trainer?.Trainer.Tell(m); if (_state == RunTraining) _state = RunPaused; });
@@ -110,6 +112,7 @@ public sealed partial class Coordinator : ReceiveActor, IWithTimers
         foreach (var c in _store.List(_plan.RunDir))
             _checkpoints[c.Step] = c.Path;
         _step = _checkpoints.Count > 0 ? _checkpoints.Keys.Max() : 0;
+        _evals = Context.ActorOf(EvalScheduler.Props(_plan, _store, _settings, _id), "evaluations");
         _log.Info("coordinator {0} for {1}: {2} shards, {3} samples an epoch, {4} steps, {5} checkpoint(s) on disk",
             _id, _plan.RunDir, _plan.Shards, _plan.SamplesPerEpoch, _plan.MaxSteps, _checkpoints.Count);
         Timers.StartPeriodicTimer("tick", Tick.Instance, _settings.Tick, _settings.Tick);
@@ -117,8 +120,6 @@ public sealed partial class Coordinator : ReceiveActor, IWithTimers
 
     protected override void PostStop()
     {
-        foreach (var pin in _pins.Values) pin.Dispose();
-        _pins.Clear();
         _runSpan?.SetTag(TelemetryTags.StepLast, _step);
         _runSpan.EndHeld();
     }
@@ -233,8 +234,8 @@ public sealed partial class Coordinator : ReceiveActor, IWithTimers
             _checkpointWaiters[i].Client.Tell(s with { Path = _checkpoints.GetValueOrDefault(s.Step, s.Path) });
             _checkpointWaiters.RemoveAt(i);
         }
-        if (_plan.EvalEachCheckpoint && !string.IsNullOrEmpty(s.Path) && s.Reason is "start" or "interval" or "final" && _evaluators.Count > 0)
-            EvaluateCheckpoint(s);
+        if (_plan.EvalEachCheckpoint && !string.IsNullOrEmpty(s.Path) && s.Reason is "start" or "interval" or "final")
+            _evals.Tell(new EvalScheduler.EvaluateCheckpoint(s, RunTrace));
     }
 
     private void TrainerGone()
@@ -244,6 +245,217 @@ public sealed partial class Coordinator : ReceiveActor, IWithTimers
         // Everything in flight was meant for that trainer's weights: void it; the next trainer's checkpoint
         // says where the data goes on.
         ClosePlan();
+    }
+
+    // ---------------------------------------------------------------- data nodes and batch leases
+
+    private sealed record DataNodeInfo(string Node, DataNodeHeartbeat Last) : INoSerializationVerificationNeeded;
+
+    private readonly BatchLedger _ledger;
+    private readonly Dictionary<IActorRef, DataNodeInfo> _dataNodes = new();
+    private readonly HashSet<IActorRef> _parked = [];   // data nodes that asked for a lease the trainer did not need yet
+    private long _planVersion;
+    private bool _planActive;
+
+    private static string Key(IActorRef worker) => worker.Path.ToSerializationFormat();
+
+    /// <summary>A new plan from sample <paramref name="next"/>: every earlier lease is void.</summary>
+    private void OpenPlan(long next, int intakeBatches)
+    {
+        _ledger.Start(next, intakeBatches, DateTime.UtcNow);
+        _parked.Clear();
+        _planVersion++;
+        _planActive = true;
+        BroadcastPlan();
+    }
+
+    private void ClosePlan()
+    {
+        _planActive = false;
+        _parked.Clear();
+        _planVersion++;
+        BroadcastPlan();
+    }
+
+    private DataPlan CurrentPlan() =>
+        new(_id, _planVersion, _plan.ExperimentHocon, _planActive ? _trainer?.Intake : null, _plan.OrderFingerprint, RunTrace);
+
+    private void BroadcastPlan()
+    {
+        var plan = CurrentPlan();
+        foreach (var w in _dataNodes.Keys) w.Tell(plan);
+    }
+
+    private void HandleDataHeartbeat(DataNodeHeartbeat hb)
+    {
+        if (!_dataNodes.ContainsKey(hb.Worker))
+        {
+            _log.Info("data node {0} joined ({1} leases)", hb.Node, hb.MaxLeases);
+            Context.Watch(hb.Worker);
+        }
+        if (hb.Error is not null && _dataNodes.GetValueOrDefault(hb.Worker)?.Last.Error != hb.Error)
+            _log.Error("data node {0} cannot work on the run: {1}", hb.Node, hb.Error);
+        _dataNodes[hb.Worker] = new DataNodeInfo(hb.Node, hb);
+        if (hb.CoordinatorId != _id || hb.PlanVersion != _planVersion)
+            hb.Worker.Tell(CurrentPlan());
+    }
+
+    private void HandleRequestLease(RequestLease r)
+    {
+        if (r.CoordinatorId != _id || r.PlanVersion != _planVersion)
+        {
+            r.Worker.Tell(CurrentPlan());
+            r.Worker.Tell(new NoLeaseAvailable(_id, _planVersion, "plan changed"));
+            return;
+        }
+        if (!_planActive || _state is not (RunTraining or RunPaused or RunStopping))
+        {
+            r.Worker.Tell(new NoLeaseAvailable(_id, _planVersion, $"run is {_state}"));
+            return;
+        }
+        if (!TryGrant(r.Worker))
+        {
+            // The trainer has enough ahead of it; this node gets the next batch it needs (GrantParked).
+            _parked.Add(r.Worker);
+            r.Worker.Tell(new NoLeaseAvailable(_id, _planVersion, "the trainer has enough batches ahead"));
+        }
+    }
+
+    private bool TryGrant(IActorRef worker)
+    {
+        if (_ledger.Next(Key(worker), DateTime.UtcNow) is not { } lease) return false;
+        worker.Tell(new BatchLeased(_id, _planVersion, lease.Id, lease.Start, lease.Size, RunTrace));
+        return true;
+    }
+
+    /// <summary>The trainer moved on or a batch must be made again: waiting data nodes get leases.</summary>
+    private void GrantParked()
+    {
+        foreach (var w in _parked.ToList())
+        {
+            if (!_dataNodes.ContainsKey(w)) { _parked.Remove(w); continue; }
+            if (!TryGrant(w)) return;
+            _parked.Remove(w);
+        }
+    }
+
+    private void HandleBatchTrained(BatchTrained m)
+    {
+        if (m.CoordinatorId != _id) return;
+        _step = Math.Max(_step, m.Step);
+        _ledger.Trained(m.NextSample, DateTime.UtcNow);
+        GrantParked();
+    }
+
+    private void HandleStreamBroken(DataStreamBroken b)
+    {
+        if (b.CoordinatorId != "" && b.CoordinatorId != _id) return;
+        DataNodeLost(b.Worker, b.Worker.Path.Address.ToString(), b.Reason);
+    }
+
+    /// <summary>Its batches not yet trained go to other data nodes; the trainer never trains a span twice, so a
+    /// batch of the lost node still in flight is dropped if it arrives after the new one.</summary>
+    private void DataNodeLost(IActorRef worker, string node, string why)
+    {
+        _parked.Remove(worker);
+        int n = _ledger.WorkerLost(Key(worker));
+        _log.Warning("data node {0}: {1}; leasing its {2} outstanding batch(es) again", node, why, n);
+        GrantParked();
+    }
+
+    // ---------------------------------------------------------------- data-parallel group
+
+    private readonly TrainerGroupState _group;
+    private readonly Dictionary<string, TrainerInfo> _members = new();
+    private readonly HashSet<string> _groupReady = [], _groupJoined = [];
+    private TrainerReady? _leaderReady;
+    private bool GroupMode => _settings.Group.Trainers > 1;
+
+    private void RegisterGroupMember(RegisterTrainer r)
+    {
+        string id = Key(r.Trainer);
+        if (!_members.ContainsKey(id))
+        {
+            _members[id] = new TrainerInfo(r.Trainer, r.Intake, r.Node, r.Device, r.IntakeBatches);
+            Context.Watch(r.Trainer);
+        }
+        if (_group.Register(new GroupMember(id, r.Node, r.Device), DateTime.UtcNow))
+            _log.Info("trainer {0} on {1} ({2}) waits for the group ({3} waiting, {4} wanted)", r.Trainer.Path, r.Node, r.Device,
+                _group.Waiting.Count, _settings.Group.Trainers);
+        TryFormGroup();
+    }
+
+    /// <summary>Forms the next generation when enough trainers wait; every rank restores the last checkpoint.</summary>
+    private void TryFormGroup()
+    {
+        if (!GroupMode || _state == RunFinishedState || _group.TryForm(DateTime.UtcNow) is not { } g) return;
+        _groupReady.Clear();
+        _groupJoined.Clear();
+        _leaderReady = null;
+        _trainer = _members[g.Ranks[0].Id];
+        _state = RunStarting;
+        string? resume = LastCheckpoint;
+        _log.Info("data-parallel group generation {0}: {1} ({2})", g.Generation,
+            string.Join(", ", g.Ranks.Select((m, i) => $"rank {i} {m.Node} {m.Device}")), resume is null ? "fresh run" : $"resume from {resume}");
+        foreach (var m in g.Ranks)
+            _members[m.Id].Trainer.Tell(StartMessage(resume, null));
+    }
+
+    private void GroupMemberReady(TrainerReady r)
+    {
+        if (r.CoordinatorId != _id || _group.Active is not { } g) return;
+        string id = Key(Sender);
+        int rank = g.RankOf(id);
+        if (rank < 0) return;
+        if (rank == 0) _leaderReady = r;
+        if (_groupReady.Add(id) && _groupReady.Count == g.WorldSize)
+            _members[g.Ranks[0].Id].Trainer.Tell(new CreateGroupAddresses(_id, g.Generation, g.WorldSize));
+    }
+
+    private void HandleGroupAddresses(GroupAddressesCreated m)
+    {
+        if (m.CoordinatorId != _id || _group.Active is not { } g || g.Generation != m.Generation) return;
+        for (int rank = 0; rank < g.WorldSize; rank++)
+            _members[g.Ranks[rank].Id].Trainer.Tell(new JoinTrainerGroup(_id, g.Generation, rank, g.WorldSize, m.Addresses));
+    }
+
+    private void HandleGroupJoined(TrainerGroupJoined m)
+    {
+        if (m.CoordinatorId != _id || _group.Active is not { } g || g.Generation != m.Generation) return;
+        if (_groupJoined.Add(Key(Sender)) && _groupJoined.Count == g.WorldSize && _leaderReady is { } ready)
+        {
+            _log.Info("data-parallel group generation {0} joined: {1} ranks from step {2}", g.Generation, g.WorldSize, ready.Step);
+            StartStepping(ready);
+        }
+    }
+
+    /// <summary>A member is gone: the survivors abort (through their abort handles) and restart from the last checkpoint.</summary>
+    private bool LoseGroupMember(IActorRef member)
+    {
+        string id = Key(member);
+        if (!_members.Remove(id, out var info)) return false;
+        long generation = _group.Active?.Generation ?? 0;
+        var survivors = _group.Lose(id, DateTime.UtcNow);
+        if (survivors.Count > 0 || (_trainer is not null && _trainer.Trainer.Equals(member)))
+        {
+            _log.Warning("trainer {0} on {1} left data-parallel group generation {2}; {3} survivor(s) abort and resume from the last checkpoint",
+                member.Path, info.Node, generation, survivors.Count);
+            AbortMembers(survivors, generation, $"trainer on {info.Node} was lost");
+            TrainerGone();
+        }
+        return true;
+    }
+
+    private void AbortMembers(IEnumerable<GroupMember> members, long generation, string reason)
+    {
+        var abort = new AbortTrainerGroup(_id, generation, reason);
+        foreach (var m in members)
+            if (_members.TryGetValue(m.Id, out var mi))
+            {
+                // The handle interrupts a collective in progress; the trainer itself covers one not yet joined.
+                Context.ActorSelection(mi.Trainer.Path / GroupAbortHandle.Name).Tell(abort);
+                mi.Trainer.Tell(abort);
+            }
     }
 
     // ---------------------------------------------------------------- commands
@@ -300,11 +512,7 @@ public sealed partial class Coordinator : ReceiveActor, IWithTimers
             return;
         }
         if (_dataNodes.Remove(t.ActorRef, out var d))
-        {
             DataNodeLost(t.ActorRef, d.Node, "left the cluster");
-            return;
-        }
-        EvaluatorLost(t.ActorRef);
     }
 
     private void HandleTick()
@@ -337,6 +545,6 @@ public sealed partial class Coordinator : ReceiveActor, IWithTimers
             queues.Add(new QueueDepth(_progress.Node, "intake", _progress.IntakeDepth, _progress.IntakeCapacity));
         return new ClusterStatus(_state, _plan.RunDir, _step, _plan.MaxSteps, _progress?.ImagesPerSecond ?? 0,
             _progress?.DataWaitFraction ?? 0, _progress?.Losses ?? new Dictionary<string, double>(), queues, members,
-            _checkpoints.Keys.ToList(), Accounting(), _jobs.Values.Select(j => j.Status).TakeLast(10).ToList());
+            _checkpoints.Keys.ToList(), Accounting(), _latestJobs);
     }
 }

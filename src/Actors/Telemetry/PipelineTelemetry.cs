@@ -20,8 +20,10 @@ public sealed class PipelineTelemetry : IDisposable
         _stats = pipeline.Stats;
         _telemetry = telemetry;
         _node = node;
+        // Finished batches are the pipeline's big items: their bytes are known (one pooled buffer each).
+        long batchBytes = pipeline.Pool.BufferLength;
         foreach (var (stage, depth) in pipeline.QueueDepths)
-            _queues.Add(telemetry.ObserveQueue(stage, node, depth));
+            _queues.Add(telemetry.ObserveQueue(stage, node, depth, stage == "batch" ? () => depth() * batchBytes : null));
         _queues.Add(telemetry.ObserveSamples(node, () => _stats.Good));
         _stats.Problem += OnProblem;
     }

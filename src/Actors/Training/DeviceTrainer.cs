@@ -2,10 +2,12 @@ using System.Diagnostics;
 using Akka.Actor;
 using Akka.Event;
 using LiteVae.Actors.Data;
+using LiteVae.Actors.Distributed;
 using LiteVae.Actors.Protocol;
 using LiteVae.Actors.Telemetry;
 using LiteVae.Data.Audit;
 using LiteVae.Data.Pipeline;
+using LiteVae.Model.Distributed;
 using static LiteVae.Actors.Protocol.GroupProtocol;
 using static LiteVae.Actors.Protocol.TrainerProtocol;
 
@@ -21,10 +23,13 @@ public sealed record TrainerSettings(string Node, TimeSpan RegisterInterval, Tim
 /// batch that starts where the run stands in its sample order, so every sample is trained once and in order.
 /// The engine is built on the first <see cref="StartTraining"/>, never in the constructor, and disposed in
 /// PostStop. A crash stops this actor; its BackoffSupervisor starts a fresh one, which registers again and is
-/// restarted from the last checkpoint. Checkpoints: DeviceTrainer.Checkpoints.cs; data-parallel groups:
-/// DeviceTrainer.Group.cs.
+/// restarted from the last checkpoint. A checkpoint copies weights, optimizer and data position to host memory on
+/// this thread (the only part that stalls training) and hands them, with the training records of the steps since
+/// the last one, to the <see cref="Checkpointer"/>. In a data-parallel group, rank 0 (the leader) steps like a lone
+/// trainer and sends each global batch to the followers, which step whenever the leader's batch arrives; a lost
+/// member or a failed collective aborts the group, and this incarnation throws to be restarted for the next one.
 /// </summary>
-public sealed partial class DeviceTrainer : ReceiveActor, IWithTimers
+public sealed class DeviceTrainer : ReceiveActor, IWithTimers
 {
     private sealed class TrainStep : INoSerializationVerificationNeeded
     {
@@ -95,7 +100,7 @@ public sealed partial class DeviceTrainer : ReceiveActor, IWithTimers
 
     protected override void PreStart()
     {
-        Context.ActorOf(Akka.Actor.Props.Create(() => new GroupAbortHandle(_holder)), AbortHandleName);
+        Context.ActorOf(Akka.Actor.Props.Create(() => new GroupAbortHandle(_holder)), GroupAbortHandle.Name);
         Timers.StartPeriodicTimer("register", RegisterTick.Instance, TimeSpan.Zero, _settings.RegisterInterval);
         Timers.StartPeriodicTimer("progress", ProgressTick.Instance, _settings.ProgressInterval, _settings.ProgressInterval);
     }
@@ -316,5 +321,187 @@ public sealed partial class DeviceTrainer : ReceiveActor, IWithTimers
         int epoch = _start.SamplesPerEpoch > 0 ? (int)(_next / _start.SamplesPerEpoch) : 0;
         _coordinator.Tell(new TrainerProgress(_start.CoordinatorId, _settings.Node, _engine.Step, _imagesPerSecond, _stepSeconds,
             _waitFraction, _losses, _intake.Depth, _intake.Capacity, _next, epoch, p.Samples, p.DroppedBatches, _paused));
+    }
+
+    // ---------------------------------------------------------------- checkpoints and the end of the run
+
+    private readonly List<IActorRef> _finalWaiters = [];
+    private string? _checkpointRequested;
+    private long _lastCheckpointStep = -1, _savingStep = -1;
+    private string? _lastCheckpointPath;
+    private bool _finishAfterSave;
+    private string? _failure;   // why the run stops on an error (reported with TrainingFinished)
+
+    private void CheckpointNow(string reason, bool droppable)
+    {
+        _checkpointRequested = null;
+        if (_engine is null || _start is null || IsFollower) return;   // rank 0 writes the group's checkpoints
+        if (_engine.Step == _lastCheckpointStep || _engine.Step == _savingStep)
+        {
+            // Already on disk (or being written): tell whoever asked.
+            if (_engine.Step == _lastCheckpointStep && !droppable)
+                _coordinator.Tell(new CheckpointEvents.CheckpointSaved(_engine.Step, _lastCheckpointPath ?? "", reason, 0));
+            return;
+        }
+        _savingStep = _engine.Step;
+        // The snapshot is the part of a checkpoint that stalls training: its own span and histogram.
+        var span = _tracer?.StartSnapshot(_engine.Step, reason);
+        long t0 = System.Diagnostics.Stopwatch.GetTimestamp();
+        ICheckpointSnapshot snapshot;
+        try { snapshot = _engine.Snapshot(Position.ToJson()); }
+        catch (Exception e)
+        {
+            span.Fail(e);
+            span.EndHeld();
+            throw;
+        }
+        LiteVaeTelemetry.Default.CheckpointDuration.Record(System.Diagnostics.Stopwatch.GetElapsedTime(t0).TotalSeconds,
+            new KeyValuePair<string, object?>(TelemetryTags.Phase, "snapshot"));
+        string? parent = TraceContext.Inject(span);
+        span.EndHeld();
+        var records = _records.ToArray();
+        _records.Clear();
+        _checkpointer.Tell(new Checkpointer.Write(snapshot, _start.RunDir, reason, droppable, Self, records, ShardName, parent));
+    }
+
+    /// <summary>Stops stepping, writes the final checkpoint and then tells the Coordinator; <paramref name="failure"/>:
+    /// the run cannot go on (it ends as failed).</summary>
+    private void Finish(string reason, string? failure = null)
+    {
+        if (_engine is null || _start is null || IsFollower) return;   // followers end when the leader says so
+        if (!_finished) _log.Info("finishing at step {0}: {1}", _engine.Step, reason);
+        if (!_finished && _group is { Rank: 0 })
+        {
+            try { GroupEngine.EndGroup(); }
+            catch (Exception e) { _log.Warning("telling the followers to stop failed: {0}", e.Message); }
+        }
+        _failure ??= failure;
+        _finished = true;
+        _running = false;
+        _finishAfterSave = true;
+        ReportProgress();
+        if (_engine.Step == _lastCheckpointStep) AnnounceFinished();
+        else CheckpointNow("final", false);
+    }
+
+    private void AnnounceFinished()
+    {
+        if (!_finishAfterSave || _start is null || _engine is null) return;
+        _finishAfterSave = false;
+        _coordinator.Tell(new TrainingFinished(_start.CoordinatorId, _engine.Step, _lastCheckpointPath, _failure));
+    }
+
+    private void HandleSaved(CheckpointEvents.CheckpointSaved s)
+    {
+        if (s.Step > _lastCheckpointStep)
+        {
+            _lastCheckpointStep = s.Step;
+            _lastCheckpointPath = s.Path;
+        }
+        if (s.Step == _savingStep) _savingStep = -1;
+        if (_engine is not null && s.Step == _engine.Step)
+        {
+            foreach (var w in _finalWaiters) w.Tell(s);
+            _finalWaiters.Clear();
+            AnnounceFinished();
+        }
+    }
+
+    private void HandleCheckpointFailed(CheckpointEvents.CheckpointFailed f)
+    {
+        if (f.Step == _savingStep) _savingStep = -1;
+        foreach (var w in _finalWaiters) w.Tell(new FinalCheckpointSkipped($"checkpoint failed: {f.Reason}"));
+        _finalWaiters.Clear();
+    }
+
+    private void HandleFinalCheckpoint()
+    {
+        if (_engine is null || _start is null || _engine.Step == 0 || IsFollower)
+        {
+            Sender.Tell(new FinalCheckpointSkipped(IsFollower ? "a follower rank: rank 0 writes the checkpoints" : "nothing trained yet"));
+            return;
+        }
+        if (_engine.Step == _lastCheckpointStep)
+        {
+            Sender.Tell(new CheckpointEvents.CheckpointSaved(_engine.Step, _lastCheckpointPath ?? "", "final", 0));
+            return;
+        }
+        _finalWaiters.Add(Sender);
+        _running = false;
+        _finished = true;
+        CheckpointNow("shutdown", false);
+    }
+
+    // ---------------------------------------------------------------- data-parallel group
+
+    private sealed class FollowTick : INoSerializationVerificationNeeded { public static readonly FollowTick Instance = new(); }
+
+    /// <summary>Thrown to let the BackoffSupervisor replace this trainer (it restarts from the last checkpoint).</summary>
+    public sealed class GroupLostException(string message, Exception? inner = null) : Exception(message, inner);
+
+    private readonly EngineHolder _holder = new();
+    private JoinTrainerGroup? _group;   // the generation this trainer joined (null: training alone)
+    private bool IsFollower => _group is { Rank: > 0 };
+
+    private IDataParallelEngine GroupEngine =>
+        _engine as IDataParallelEngine ?? throw new InvalidOperationException("this node's training engine cannot be a data-parallel rank.");
+
+    private void ReceiveGroupMessages()
+    {
+        Receive<CreateGroupAddresses>(HandleCreateAddresses);
+        Receive<JoinTrainerGroup>(HandleJoin);
+        Receive<FollowTick>(_ => Follow());
+        // Sent to the trainer's own (incarnation-specific) ref as well, for a member that is not inside a collective.
+        Receive<AbortTrainerGroup>(m => { if (IsCurrent(m.CoordinatorId)) throw new GroupLostException($"the data-parallel group was aborted: {m.Reason}"); });
+        Receive<GroupAborted>(m => throw new GroupLostException($"the data-parallel group was aborted: {m.Reason}"));
+    }
+
+    private void HandleCreateAddresses(CreateGroupAddresses m)
+    {
+        if (!IsCurrent(m.CoordinatorId) || _engine is null) return;
+        var addresses = GroupEngine.CreateGroupAddresses(m.WorldSize);
+        _coordinator.Tell(new GroupAddressesCreated(m.CoordinatorId, m.Generation, addresses));
+    }
+
+    private void HandleJoin(JoinTrainerGroup m)
+    {
+        if (!IsCurrent(m.CoordinatorId) || _engine is null) return;
+        _log.Info("joining the data-parallel group (generation {0}) as rank {1} of {2}", m.Generation, m.Rank, m.WorldSize);
+        _holder.Generation = m.Generation;
+        try
+        {
+            GroupEngine.JoinGroup(m.Generation, m.Rank, m.WorldSize, m.Addresses);
+        }
+        catch (Exception e)
+        {
+            throw new GroupLostException($"joining generation {m.Generation} as rank {m.Rank} failed: {e.Message}", e);
+        }
+        _group = m;
+        _coordinator.Tell(new TrainerGroupJoined(m.CoordinatorId, m.Generation, m.Rank));
+    }
+
+    /// <summary>Follower: one step with the leader's batch per message, so other messages interleave.</summary>
+    private void Follow()
+    {
+        _stepScheduled = false;
+        if (!_running || _finished || _engine is null) return;
+        FollowerStep r;
+        try
+        {
+            r = GroupEngine.FollowStep();
+        }
+        catch (Exception e)
+        {
+            throw new GroupLostException($"rank {_group?.Rank} lost the group at step {_engine.Step}: {e.Message}", e);
+        }
+        if (r.Ended)
+        {
+            _log.Info("rank {0}: the leader ended the run at step {1}", _group?.Rank, r.Step);
+            _finished = true;
+            _running = false;
+            return;
+        }
+        _stepScheduled = true;
+        Self.Tell(FollowTick.Instance);
     }
 }

@@ -10,6 +10,7 @@ internal static class CommandCatalog
         yield return DoctorCommand.Create();
         yield return WeightsCommand.Create();
         yield return StatusCommand.Create();
+        yield return AuditCommand.Create();
         yield return EvalCommand.Create();
         yield return CheckpointCommand.Create();
         yield return StopCommand.Create();

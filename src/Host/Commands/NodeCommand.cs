@@ -36,6 +36,7 @@ internal static class NodeCommand
         var otlp = TelemetryOptions.Otlp();
         // Test hook: slows checkpoint writing down so a test can kill the node mid-write.
         var writeDelay = new Option<int>("--debug-checkpoint-file-delay-ms") { Hidden = true, DefaultValueFactory = _ => 0 };
+        var evalDelay = new Option<int>("--debug-eval-batch-delay-ms") { Hidden = true, DefaultValueFactory = _ => 0 };
         var command = new Command("node", "Start one node of a LiteVae cluster with the roles its HOCON names; runs until stopped");
         command.Options.Add(hocon);
         command.Options.Add(config);
@@ -43,11 +44,12 @@ internal static class NodeCommand
         command.Options.Add(otlp);
         command.Options.Add(insecure);
         command.Options.Add(writeDelay);
+        command.Options.Add(evalDelay);
         Cli.SetAction(command, parse =>
         {
             var (nodeSets, experimentSets) = SplitOverrides(parse.GetValue(set) ?? []);
             var file = HoconFile.Load(parse.GetValue(hocon)!, nodeSets);
-            return Run(file, parse.GetValue(config), resume: null, experimentSets, new NodeExtras(null, parse.GetValue(writeDelay)), otlp: parse.GetValue(otlp),
+            return Run(file, parse.GetValue(config), resume: null, experimentSets, new NodeExtras(null, parse.GetValue(writeDelay), parse.GetValue(evalDelay)), otlp: parse.GetValue(otlp),
                 insecure: parse.GetValue(insecure));
         });
         return command;

@@ -80,6 +80,7 @@ internal static class TrainCommand
         private static readonly TimeSpan EvalWait = TimeSpan.FromMinutes(30);
         private readonly ConsoleProgress _display = ConsoleOutput.Progress(TimeSpan.Zero);
         private TrainingProgressLine? _line;
+        private TrainerProtocol.TrainerProgress? _lastProgress;
         private readonly HashSet<long> _evaluated = [];
         private long _startStep;
         private RunFinished? _finished;
@@ -94,7 +95,11 @@ internal static class TrainCommand
         {
             // Other code of this process prints lines too (held-out evaluation reports): above the live line.
             if (_display.Interactive) Console.SetOut(_display.LinesAbove());
-            Receive<TrainerProtocol.TrainerProgress>(p => { if (_line?.Format(p) is { } line) _display.Report(line); });
+            Receive<TrainerProtocol.TrainerProgress>(p =>
+            {
+                _lastProgress = p;
+                if (_line?.Format(p) is { } line) _display.Report(line);
+            });
             Receive<TrainerRestored>(r =>
             {
                 _startStep = r.Step;
@@ -106,7 +111,7 @@ internal static class TrainCommand
             Receive<EvaluationDone>(d =>
             {
                 _runDir = d.Request.RunDir;
-                long? step = StepOf(d.Request.CheckpointPath);
+                long? step = RunDirectory.StepOf(d.Request.CheckpointPath);
                 if (!d.Result.Ok) _display.Message($"eval of {d.Request.CheckpointPath} failed: {d.Result.Error}");
                 if (step is long s) _evaluated.Add(s);
                 if (_finished is { } f && step == f.Step) End(f);
@@ -127,8 +132,12 @@ internal static class TrainCommand
                     Console.Error.WriteLine($"error: the run stopped at step {f.Step}: {f.Reason}");
                 }
                 Console.WriteLine($"finished at step {f.Step} ({f.Reason}); checkpoint: {f.CheckpointPath ?? "none"}");
+                if (_lastProgress?.Samples is { Skipped: > 0 } counts && RunDirectory.OfCheckpoint(f.CheckpointPath ?? "") is { } run)
+                    Console.WriteLine($"{counts.Skipped} of {counts.Trained + counts.Skipped} samples were skipped as unreadable " +
+                                      $"({string.Join(", ", counts.ByReason.Select(r => $"{r.Key} {r.Value}"))}); shard, key and reason of each: " +
+                                      Path.Combine(run, LiteVae.Data.Audit.TrainingLog.Folder, LiteVae.Data.Audit.TrainingLog.SkippedFile));
                 _finished = f;
-                _runDir ??= RunDirOf(f.CheckpointPath);
+                _runDir ??= f.CheckpointPath is null ? null : RunDirectory.OfCheckpoint(f.CheckpointPath);
                 // The final checkpoint's evaluation is queued on this process's Evaluator: wait for it (a run that
                 // wrote no new checkpoint has nothing to wait for).
                 if (f.Step > _startStep && !_evaluated.Contains(f.Step) && Evaluates(_runDir))
@@ -160,12 +169,12 @@ internal static class TrainCommand
         /// <summary>"held-out PSNR 11.40 dB at step 0 → 15.80 dB at step 600" from the run's eval/step-*.json reports.</summary>
         public static string? EvalSummary(string runDir)
         {
-            string dir = Path.Combine(runDir, "eval");
+            string dir = RunDirectory.EvalOf(runDir);
             if (!Directory.Exists(dir)) return null;
             var psnr = new SortedDictionary<long, double>();
             foreach (var file in Directory.EnumerateFiles(dir, "step-*.json"))
             {
-                if (StepOf(Path.GetFileNameWithoutExtension(file)) is not long step) continue;
+                if (RunDirectory.StepOf(file) is not long step) continue;
                 try
                 {
                     if (EvalReport.Read(file).Metric("psnr") is { Value: double v }) psnr[step] = v;
@@ -185,22 +194,9 @@ internal static class TrainCommand
 
         private static bool Evaluates(string? runDir)
         {
-            if (runDir is null || !File.Exists(Path.Combine(runDir, "config.conf"))) return false;
+            if (runDir is null || !File.Exists(RunDirectory.ConfigOf(runDir))) return false;
             try { return RunEval.Enabled(ExperimentConfigBinder.Bind(File.ReadAllText(RunDirectory.ConfigOf(runDir)), RunDirectory.ConfigOf(runDir))); }
             catch (ConfigException) { return false; }
-        }
-
-        /// <summary>&lt;run&gt;/checkpoints/step-N → &lt;run&gt;.</summary>
-        private static string? RunDirOf(string? checkpoint) =>
-            checkpoint is null ? null : Directory.GetParent(Path.TrimEndingDirectorySeparator(checkpoint))?.Parent?.FullName;
-
-        /// <summary>The step of a step-NNNNNNNN name or path.</summary>
-        private static long? StepOf(string path)
-        {
-            string name = Path.GetFileName(Path.TrimEndingDirectorySeparator(path));
-            return name.StartsWith("step-", StringComparison.Ordinal)
-                   && long.TryParse(name.AsSpan(5), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out long s)
-                ? s : null;
         }
 
         protected override void PreStart()

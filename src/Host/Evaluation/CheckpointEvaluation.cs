@@ -20,10 +20,12 @@ internal sealed class CheckpointEvaluation : IEvalJob
     private readonly RunEval _eval;
     private readonly LiteAutoencoder _model;
     private readonly long _step;
+    private readonly int _debugBatchDelayMs;
     private EvalOutcome? _outcome;
 
-    public CheckpointEvaluation(EvalProtocol.RunEvaluation request, WeightFiles weights)
+    public CheckpointEvaluation(EvalProtocol.RunEvaluation request, WeightFiles weights, int debugBatchDelayMs = 0)
     {
+        _debugBatchDelayMs = debugBatchDelayMs;
         var checkpoint = CheckpointDir.Open(request.CheckpointPath);
         var c = ExperimentConfigBinder.Bind(checkpoint.ConfigText, Path.Combine(request.CheckpointPath, CheckpointStore.ConfigFile));
         var source = CheckpointSource.Resolve(request.CheckpointPath, null, c.Eval.UseEma);
@@ -43,7 +45,11 @@ internal sealed class CheckpointEvaluation : IEvalJob
         }
     }
 
-    public bool Step() => _eval.Step();
+    public bool Step()
+    {
+        if (_debugBatchDelayMs > 0) Thread.Sleep(_debugBatchDelayMs);
+        return _eval.Step();
+    }
 
     public EvalOutcome Finish()
     {

@@ -1,15 +1,16 @@
 using LiteVae.Actors.Coordination;
 using LiteVae.Actors.Training;
 using LiteVae.Data.Config;
+using LiteVae.Data.Shards;
 using LiteVae.Host.Config;
 using LiteVae.Host.Evaluation;
 using LiteVae.Model.Checkpoints;
 
 namespace LiteVae.Host.Node;
 
-/// <summary>Node settings that are not HOCON: the LPIPS weights folder, and a test hook that slows
-/// checkpoint files down so a test can kill a process mid-write.</summary>
-public sealed record NodeExtras(string? WeightsFolder, int DebugCheckpointFileDelayMs);
+/// <summary>Node settings that are not HOCON: the LPIPS weights folder, and test hooks that slow checkpoint files and
+/// evaluation batches down so a test can kill a process mid-write or while an evaluation waits.</summary>
+public sealed record NodeExtras(string? WeightsFolder, int DebugCheckpointFileDelayMs, int DebugEvalBatchDelayMs = 0);
 
 /// <summary>
 /// The composition root of a node: the run plan from the experiment config, and the real trainer engine,
@@ -29,7 +30,19 @@ public static class NodeServicesFactory
             throw new ConfigException($"{resume}: the run has no complete checkpoint yet, so there is nothing to resume; " +
                                       "start it again with --config (and --run-dir).");
         return new NodeServices(store, () => new LiteVaeEngine(ExperimentConfigBinder.Bind, weights, node.Collectives), ExperimentConfigBinder.Bind,
-            request => new CheckpointEvaluation(request, weights), plan);
+            request => new CheckpointEvaluation(request, weights, extras.DebugEvalBatchDelayMs), plan);
+    }
+
+    /// <summary>HOCON lines that make the relative local entries of data.source and eval-data.source absolute ("" if none are).</summary>
+    private static string AbsoluteSources(LiteVae.Actors.ExperimentConfig c)
+    {
+        static bool Relative(string s) => !TarShard.IsHttp(s) && !Path.IsPathRooted(s);
+        static string List(IEnumerable<string> items) =>
+            "[" + string.Join(", ", items.Select(i => System.Text.Json.JsonSerializer.Serialize(Relative(i) ? Path.GetFullPath(i) : i))) + "]";
+        var lines = new List<string>();
+        if (c.Data.Source.Any(Relative)) lines.Add($"data.source = {List(c.Data.Source)}");
+        if (c.EvalData?.Source.Any(Relative) == true) lines.Add($"eval-data.source = {List(c.EvalData.Source)}");
+        return string.Join('\n', lines);
     }
 
     /// <summary>
@@ -58,6 +71,13 @@ public static class NodeServicesFactory
         string name = config.String("experiment.name", Path.GetFileNameWithoutExtension(experimentPath ?? "run"));
         string precision = config.String("trainer.precision", "fp32");
         var c = ExperimentConfigBinder.Bind(text, source);   // before anything is written: a bad config leaves no run directory
+        // A relative data path means what it meant where the run was started: every node, a resumed run and
+        // `litevae audit` read the config from elsewhere, so it is saved absolute.
+        if (AbsoluteSources(c) is { Length: > 0 } absolute)
+        {
+            text = HoconFile.Parse(text + "\n" + absolute, source).Render();
+            c = ExperimentConfigBinder.Bind(text, source);
+        }
         runDir ??= Path.Combine(node.RunsRoot, RunDirectory.NewName(name, precision, DateTime.Now));
         Directory.CreateDirectory(runDir);
         string saved = RunDirectory.ConfigOf(runDir);

@@ -45,6 +45,7 @@ public sealed class TrainingProgressLine
             _first = (p.Step, now);
         string line = Line(p.Step, Math.Max(TotalSteps, p.Step), p.ImagesPerSecond, p.DataWaitFraction, eta,
             p.Losses.OrderBy(kv => kv.Key, StringComparer.Ordinal));
+        if (p.Samples.Skipped > 0) line += $" | {p.Samples.Skipped} bad skipped";
         return p.Paused ? line + " | paused" : line;
     }
 

@@ -20,6 +20,10 @@ public sealed class ProcessClusterTests : IDisposable
     private static readonly TimeSpan Start = TimeSpan.FromSeconds(90), Cli = TimeSpan.FromSeconds(60), Progress = TimeSpan.FromMinutes(3);
     private readonly string _runDir = Path.Combine(Path.GetTempPath(), $"litevae-cluster-{Guid.NewGuid():N}");
     private readonly List<NodeProcess> _nodes = [];
+    private readonly System.Diagnostics.Stopwatch _clock = System.Diagnostics.Stopwatch.StartNew();
+
+    /// <summary>A line in the test's output with the seconds since it began (where a slow run spends its time).</summary>
+    private void Mark(string what) => Console.WriteLine($"{_clock.Elapsed.TotalSeconds,6:F1}s  {what}");
 
     private static readonly string[] Experiment =
     [
@@ -55,10 +59,12 @@ public sealed class ProcessClusterTests : IDisposable
         int pA = FreePort(), pD = FreePort(), pE = FreePort();
         var a = StartNode("coordinator+trainer", "coordinator.conf", pA, [pA, pD], coordinator: true);
         var d = StartNode("data", "data-node.conf", pD, [pA, pD]);
-        var e = StartNode("eval", "eval-node.conf", pE, [pA, pD]);
+        // Each evaluation batch takes 1.5 s on this eval node, so a second evaluation waits while the first runs.
+        var e = StartNode("eval", "eval-node.conf", pE, [pA, pD], coordinator: false, "--debug-eval-batch-delay-ms", "1500");
         string cluster = $"127.0.0.1:{pA}";
 
         long step = WaitForStep(cluster, 8, a);
+        Mark("three nodes up, step 8");
         var status = Status(cluster);
         Assert.Contains("coordinator", status);
         Assert.Contains("data", status);
@@ -77,6 +83,7 @@ public sealed class ProcessClusterTests : IDisposable
         Assert.Contains("malformed address", output);
 
         // kill -9 the data node mid-run; a replacement joins; training continues.
+        Mark("evaluated; killing the data node");
         d.KillHard();
         long atKill = StepOf(Status(cluster));
         int pD2 = FreePort();
@@ -91,24 +98,45 @@ public sealed class ProcessClusterTests : IDisposable
         // The killed data node must be gone from the membership before the next kill: until then it still counts,
         // and losing the coordinator's node too would be 2 of 4, not a minority (an even split, see base.conf).
         WaitForMember(cluster, pD, present: false);
+        Mark("the killed data node is removed");
 
-        // kill -9 the coordinator+trainer node; a new one joins through the surviving nodes and resumes.
+        // Two evaluations: the first runs on the eval node, the second waits for it. Then kill -9 the
+        // coordinator+trainer node; a new one joins through the surviving nodes, resumes training, and runs the
+        // waiting evaluation under the same id (the queue is kept in the run directory).
+        string EvalJob()
+        {
+            var (c, o) = NodeProcess.Run(Cli, "eval", "--cluster", cluster, "--run-dir", _runDir, "--checkpoint", "last");
+            Assert.True(c == 0, o);
+            return Regex.Match(o, @"evaluation (\S+) of").Groups[1].Value;
+        }
+        string running = EvalJob(), waiting = EvalJob();
         var checkpointsBefore = CheckpointStore.List(Path.Combine(_runDir, "checkpoints"));
         Assert.NotEmpty(checkpointsBefore);
         a.KillHard();
+        Mark("two evaluations queued; coordinator node killed");
         int pA2 = FreePort();
         var a2 = StartNode("coordinator+trainer-2", "coordinator.conf", pA2, [pD2, pE], coordinator: true);
         string cluster2 = $"127.0.0.1:{pE}";
         long resumedFrom = checkpointsBefore[^1].Step;
         WaitForStep(cluster2, resumedFrom + 6, a2);
         Assert.Contains("resume from", a2.Output);
+        Mark("the replacement coordinator trains");
+        foreach (string job in new[] { waiting, running })
+        {
+            (code, output) = NodeProcess.Run(TimeSpan.FromMinutes(2), "eval", "--cluster", cluster2, "--run-dir", _runDir, "--job", job, "--wait");
+            Assert.True(code == 0, output);
+            Assert.Matches(@"psnr\s+\d+\.\d+", output);
+        }
 
         // stop: final checkpoint, then every node leaves and exits cleanly.
+        Mark("both evaluations answered by the new coordinator");
         (code, output) = NodeProcess.Run(TimeSpan.FromMinutes(3), "stop", "--cluster", cluster2, "--run-dir", _runDir);
         Assert.True(code == 0, output);
         Assert.Contains("stopped at step", output);
         AssertAllExitCleanly(_nodes.Where(n => n != a && n != d));
         AssertCheckpointsComplete();
+        AssertAuditOk();
+        Mark("stopped");
     }
 
     [Fact]
@@ -158,6 +186,7 @@ public sealed class ProcessClusterTests : IDisposable
         Assert.True(code == 0, output);
         AssertAllExitCleanly([a2, d2, e]);
         AssertCheckpointsComplete();
+        AssertAuditOk();
     }
 
     [Fact]
@@ -179,6 +208,15 @@ public sealed class ProcessClusterTests : IDisposable
         Assert.NotEmpty(all);
         foreach (var (s, path) in all)
             Assert.Equal(s, CheckpointDir.Open(path).State.Step);
+    }
+
+    /// <summary>From the run directory alone: every sample the run reached was trained exactly once, across the kills.</summary>
+    private void AssertAuditOk()
+    {
+        var audit = LiteVae.Host.Tests.Support.CliRunner.Run("audit", _runDir);
+        Assert.True(audit.ExitCode == 0, audit.Out + audit.Error);
+        Assert.Contains("OK: every sample the run reached was trained exactly once", audit.Out);
+        Console.WriteLine(audit.Out);
     }
 
     private static void AssertAllExitCleanly(IEnumerable<NodeProcess> nodes)

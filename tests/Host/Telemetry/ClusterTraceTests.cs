@@ -75,7 +75,13 @@ public sealed class ClusterTraceTests(AspireDashboard backend, ITestOutputHelper
         }
         log.WriteLine($"first checkpoint after {clock.Elapsed.TotalSeconds:F0}s");
 
+        // The eval node registers with the coordinator on its first heartbeat; until then an eval is refused with that reason.
         var eval = Litevae("eval", "--cluster", cluster, "--run-dir", _runDir, "--checkpoint", "last", "--wait");
+        while (await eval.WaitForExit(Work) != 0 && eval.Output.Contains("no node with role 'eval'") && DateTime.UtcNow < until)
+        {
+            await Task.Delay(500);
+            eval = Litevae("eval", "--cluster", cluster, "--run-dir", _runDir, "--checkpoint", "last", "--wait");
+        }
         Assert.True(await eval.WaitForExit(Work) == 0, eval.Output);
         string accepted = await eval.WaitForLine("accepted", TimeSpan.Zero);
         string jobId = accepted.Split(' ')[1];   // "evaluation <job> of <path> accepted"

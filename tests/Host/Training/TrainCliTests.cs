@@ -94,6 +94,53 @@ public sealed partial class TrainCliTests : IDisposable
         Assert.Contains("resumed", output);
         Assert.Equal(3, CheckpointDir.Open(run).State.Step);
         Assert.Empty(Directory.EnumerateFileSystemEntries(ckpts, ".tmp-*"));
+        // Step 2 ran twice (before the kill, and after resuming from step 1); the audit counts the step the weights kept.
+        var audit = CliRunner.Run("audit", run);
+        Assert.True(audit.ExitCode == 0, audit.Out + audit.Error);
+        Assert.Contains("3 steps on record, 12 samples trained, 0 skipped", audit.Out);
+        Assert.Contains("OK: every sample the run reached was trained exactly once", audit.Out);
+    }
+
+    [Fact]
+    public void Bad_samples_are_skipped_counted_and_listed_and_the_audit_accounts_for_every_sample()
+    {
+        // The bundled training shards, one shard of files that are not images, and one cut short mid-sample.
+        Directory.CreateDirectory(_dir);
+        string broken = Path.Combine(_dir, "broken-000000.tar"), cut = Path.Combine(_dir, "cut-000000.tar");
+        using (var tar = new System.Formats.Tar.TarWriter(File.Create(broken)))
+            for (int i = 0; i < 3; i++)
+                tar.WriteEntry(new System.Formats.Tar.PaxTarEntry(System.Formats.Tar.TarEntryType.RegularFile, $"broken{i}.jpg")
+                {
+                    DataStream = new MemoryStream(System.Text.Encoding.ASCII.GetBytes($"not a JPEG {i}")),
+                });
+        byte[] whole = File.ReadAllBytes(Path.Combine(RepoPaths.Root, "samples", "shards", "train-000001.tar"));
+        File.WriteAllBytes(cut, whole[..(whole.Length * 6 / 10)]);
+        string shards = Path.Combine(RepoPaths.Root, "samples", "shards", "train-{000000..000003}.tar");
+        string run = Path.Combine(_dir, "bad");
+        var (code, output) = Run([.. Tiny, "--set", $"data.source=[\"{shards}\", \"{broken}\", \"{cut}\"]", "--set", "data.max-bad-fraction=0.5",
+            "--max-steps", "30", "--run-dir", run]);
+        Assert.True(code == 0, output);
+        var skipped = Regex.Match(output, @"(\d+) of (\d+) samples were skipped as unreadable \(([^)]*)\); shard, key and reason of each: (\S+)");
+        Assert.True(skipped.Success, output);
+        Assert.Contains("not-an-image", skipped.Groups[3].Value);
+        Assert.Contains("truncated-shard", skipped.Groups[3].Value);
+        string list = skipped.Groups[4].Value;
+        Assert.Equal(Path.Combine(run, "audit", "skipped.tsv"), list);
+        var rows = File.ReadAllLines(list).Skip(1).Select(l => l.Split('\t')).ToList();
+        Assert.Contains(rows, r => r[2] == broken && r[3] == "broken0" && r[4] == "not-an-image");
+        Assert.Contains(rows, r => r[2] == cut && r[4] == "truncated-shard");
+
+        var audit = CliRunner.Run("audit", run, "--json", Path.Combine(_dir, "audit.json"));
+        Assert.True(audit.ExitCode == 0, audit.Out + audit.Error);
+        Assert.Contains("OK: every sample the run reached", audit.Out);
+        Assert.Matches(@"whole run\s+\d+\s+\d+\s+0\s+0\s+[1-9]\d*\s+0", audit.Out);   // some bad, none twice, never or ahead
+
+        // A sample on record twice (what a defect would leave) is caught.
+        string log = Path.Combine(run, "audit", "trained.bin");
+        File.AppendAllBytes(log, File.ReadAllBytes(log)[..24]);
+        audit = CliRunner.Run("audit", run);
+        Assert.Equal(1, audit.ExitCode);
+        Assert.Contains("DEFECT: 1 sample(s) trained more than once", audit.Out);
     }
 
     [Fact]
