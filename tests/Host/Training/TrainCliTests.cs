@@ -234,6 +234,22 @@ public sealed partial class TrainCliTests : IDisposable
         Assert.Contains("litevae shards check", output);
     }
 
+    /// <summary>A recipe with the LPIPS term and no weight files refuses to start, saying how to get them.</summary>
+    [Fact]
+    public void A_recipe_asking_for_lpips_without_its_weights_refuses_to_start()
+    {
+        string empty = Path.Combine(_dir, "no-weights");
+        Directory.CreateDirectory(empty);
+        var args = Tiny.Concat(["--set", "loss.perceptual=vgg", "--set", "loss.perceptual-weight=1.0", "--weights", empty,
+            "--run-dir", Path.Combine(_dir, "nolpips")]);
+        var (code, output) = Run(args, timeoutSeconds: 180);
+        Assert.Equal(1, code);
+        Assert.Contains("the perceptual loss (loss.perceptual = vgg) needs its weight files", output);
+        Assert.Contains("litevae weights list", output);
+        Assert.Contains("--set loss.perceptual=none", output);
+        Assert.False(Directory.Exists(Path.Combine(_dir, "nolpips", "checkpoints", "step-00000001")), "no step may be trained");
+    }
+
     /// <summary>The quickstart as documented: a clear gain in held-out PSNR (minutes on a CPU).</summary>
     [Fact]
     [Trait("Category", "Slow")]
