@@ -56,6 +56,8 @@ public sealed class DeviceTrainer : ReceiveActor, IWithTimers
     private bool _running, _paused, _finished, _stepScheduled;
     private IReadOnlyDictionary<string, double> _losses = new Dictionary<string, double>();
     private TrainingTracer? _tracer;   // step metrics, one span per log window, checkpoint snapshot spans
+    private TrainingCurves? _curves;   // tb/, written by the rank that reads the losses
+    private long _curvesFrom;
 
     // Where the run stands in its data (saved with every checkpoint) and the samples of the steps since the last one.
     private long _next;
@@ -184,6 +186,7 @@ public sealed class DeviceTrainer : ReceiveActor, IWithTimers
         _account = SampleAccount.From(position.Samples);
         (_droppedBefore, _intakeDroppedAtStart) = (position.DroppedBatches, _intake.Dropped);
         _intake.Reset(_next);
+        (_curves, _curvesFrom) = (null, _engine.Step);   // opened by the first window this rank logs
         _tracer = new TrainingTracer(LiteVaeTelemetry.Default, Path.GetFileName(st.RunDir.TrimEnd('/')), _settings.Node, _engine.Device, st.TraceParent);
         Context.System.EventStream.Publish(new TrainerRestored(_engine.Step, st.ResumeFrom, _engine.Device, st.MaxSteps));
         _coordinator.Tell(new TrainerReady(st.CoordinatorId, _engine.Step, _next));
@@ -310,8 +313,25 @@ public sealed class DeviceTrainer : ReceiveActor, IWithTimers
         _stepSeconds = _windowSteps > 0 ? _windowStepTime / _windowSteps : 0;
         _waitFraction = wall > 0 ? Math.Clamp(_windowWait / wall, 0, 1) : 0;
         if (_engine is not null && _windowSteps > 0)
+        {
             _tracer?.Window(_windowFirstStep, _engine.Step, _windowStartUtc, wall, _windowImages, _windowWait, _losses);
+            WriteCurves();
+        }
         ResetWindow();
+    }
+
+    private void WriteCurves()
+    {
+        try
+        {
+            _curves ??= new TrainingCurves(_start!.RunDir, _engine!.Device, _curvesFrom);
+            _curves.Window(_engine!.Step, _losses, _imagesPerSecond, _waitFraction, _stepSeconds, _engine.SkippedSteps);
+        }
+        catch (IOException e)
+        {
+            // Curves are for people watching; a full or read-only disk must not stop the training (checkpoints will say so).
+            _log.Warning("could not write the training curves to {0}/tb: {1}", _start!.RunDir, e.Message);
+        }
     }
 
     private void ReportProgress()

@@ -68,8 +68,12 @@ public sealed class LiteVaeEngine(ExperimentBinder bind, WeightFiles weights, Co
         else
             trainer.TrainStep(batch.Pixels.Span, shape);
         if (!readLosses) return null;
-        return trainer.ReadWindow().Means.ToDictionary(kv => kv.Key, kv => kv.Value);
+        var window = trainer.ReadWindow();
+        SkippedSteps = window.TotalSkipped;
+        return window.Means.ToDictionary(kv => kv.Key, kv => kv.Value);
     }
+
+    public long SkippedSteps { get; private set; }
 
     public ICheckpointSnapshot Snapshot(string dataPosition)
     {

@@ -20,6 +20,10 @@ public interface ITrainingEngine : IDisposable
 
     long Step { get; }
 
+    /// <summary>Steps of the whole run (restored with a checkpoint) whose update was skipped for non-finite gradients,
+    /// as of the last window read.</summary>
+    long SkippedSteps => 0;
+
     /// <summary>One optimisation step on a uint8 batch (the engine maps it to [-1, 1] on its device).
     /// Returns the losses only when <paramref name="readLosses"/> (reading them syncs the device).</summary>
     IReadOnlyDictionary<string, double>? TrainStep(Batch batch, bool readLosses);

@@ -3,7 +3,7 @@ using System.Text;
 using LiteVae.Data.Imaging;
 using LiteVae.Model.Evaluation;
 using LiteVae.Model.Metrics;
-using static TorchSharp.torch;
+using LiteVae.Model.Training;
 
 namespace LiteVae.Host.Evaluation;
 
@@ -102,13 +102,10 @@ internal static class EvalReportWriter
     /// </summary>
     public static void WriteTensorBoard(string tbDirectory, long step, EvalReport report, string? jsonPath = null)
     {
-        Directory.CreateDirectory(tbDirectory);
-        var writer = utils.tensorboard.SummaryWriter(tbDirectory);
-        foreach (var (name, metric) in report.Metrics)
-            if (metric.Value is double v && double.IsFinite(v))
-                writer.add_scalar($"eval/{name}", (float)v, checked((int)step));
+        var tb = new TensorBoardLog(tbDirectory, $".eval-{step}");
+        tb.Scalars(step, report.Metrics.Where(m => m.Value.Value is not null).Select(m => KeyValuePair.Create($"eval/{m.Key}", m.Value.Value!.Value)));
         if (jsonPath is not null && report.Files?.Grid is { } grid)
-            writer.add_img("eval/reconstructions", Path.Combine(Path.GetDirectoryName(Path.GetFullPath(jsonPath))!, grid), checked((int)step));
+            tb.ImageFile("eval/reconstructions", Path.Combine(Path.GetDirectoryName(Path.GetFullPath(jsonPath))!, grid), step);
     }
 
     private static double Round(double seconds) => Math.Round(seconds, 4);

@@ -99,6 +99,14 @@ public sealed partial class TrainCliTests : IDisposable
         Assert.True(audit.ExitCode == 0, audit.Out + audit.Error);
         Assert.Contains("3 steps on record, 12 samples trained, 0 skipped", audit.Out);
         Assert.Contains("OK: every sample the run reached was trained exactly once", audit.Out);
+
+        // tb/ (evaluation off) holds the training curves as one stream: steps 1-3 once each, though step 2 ran twice.
+        var points = TensorBoardEvents.Read(Path.Combine(run, "tb"));
+        foreach (var tag in new[] { "g/total", "g/l1", "g/kl", "g/grad_norm", "lr/generator", "train/images_per_second", "train/data_wait",
+                     "train/step_seconds", "train/skipped_steps" })
+            Assert.Equal([1L, 2, 3], TensorBoardEvents.Curve(points, tag).Keys);
+        Assert.All(TensorBoardEvents.Curve(points, "train/skipped_steps").Values, v => Assert.Equal(0, v));
+        Assert.DoesNotContain(points, p => p.Tag.StartsWith("eval/", StringComparison.Ordinal));
     }
 
     [Fact]
@@ -167,8 +175,14 @@ public sealed partial class TrainCliTests : IDisposable
             foreach (var key in x.Keys)
                 Assert.True(x[key].AsSpan().SequenceEqual(y[key]), $"{file}: {key} differs after resume");
         }
-        // Steps 3 and 4 logged the same losses in both runs.
+        // Steps 3 and 4 logged the same losses in both runs, on the console and in tb/ (one stream per run).
         Assert.Equal(Losses(out1).Where(l => l.Step > 2), Losses(out3));
+        var straightTb = TensorBoardEvents.Read(Path.Combine(straight, "tb"));
+        var splitTb = TensorBoardEvents.Read(Path.Combine(split, "tb"));
+        var lossTags = straightTb.Select(p => p.Tag).Where(t => t.StartsWith("g/", StringComparison.Ordinal)).Distinct().ToList();
+        Assert.Contains("g/total", lossTags);
+        foreach (var tag in lossTags)
+            Assert.Equal(TensorBoardEvents.Curve(straightTb, tag), TensorBoardEvents.Curve(splitTb, tag));
     }
 
     private static List<(int Step, string Line)> Losses(string output) =>
