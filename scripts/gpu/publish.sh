@@ -2,14 +2,28 @@
 # Builds a self-contained bundle of `litevae` and `litevae-bench` that uses the libtorch of an installed
 # PyTorch at run time (no CUDA NuGet package needed), packed as .device/litevae-gpu.tar.xz.
 # On the GPU machine:  scripts/gpu/run.sh <command...>   (unpacks once, sets LD_LIBRARY_PATH).
+#   scripts/gpu/publish.sh                 this checkout
+#   scripts/gpu/publish.sh old <commit>    another commit (a temporary worktree), as .device/litevae-gpu-old.tar.xz
+#                                          and its configs in .device/old-configs: run it with LITEVAE_BUNDLE=old
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-out=.device/bundle
-rm -rf "$out" && mkdir -p "$out"
+root="$PWD"
+name="${1:-}"
+src="$root"
+if [ -n "$name" ]; then
+  commit="${2:?publish.sh $name needs a commit}"
+  src="$(mktemp -d)/src"
+  git worktree add --detach "$src" "$commit" >/dev/null
+  trap 'git -C "$root" worktree remove --force "$src"' EXIT
+  rm -rf ".device/$name-configs" && mkdir -p .device && cp -r "$src/configs" ".device/$name-configs"
+fi
+stage="$(mktemp -d)"
+out="$stage/bundle"
 for project in src/Host bench/LiteVae.Bench; do
-  dotnet publish "$project" -c Release -r linux-x64 --self-contained true \
+  dotnet publish "$src/$project" -c Release -r linux-x64 --self-contained true \
     -p:LiteVaeTorch=external -p:InvariantGlobalization=true -p:DebugType=none \
     -o "$out" -v quiet -nologo
 done
-tar -C .device -cJf .device/litevae-gpu.tar.xz bundle
-ls -lh .device/litevae-gpu.tar.xz
+archive=".device/litevae-gpu${name:+-$name}.tar.xz"
+mkdir -p .device && tar -C "$stage" -cJf "$archive" bundle && rm -rf "$stage"
+ls -lh "$archive"

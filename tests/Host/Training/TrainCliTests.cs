@@ -275,7 +275,9 @@ public sealed partial class TrainCliTests : IDisposable
         var m = Regex.Match(output, @"held-out PSNR ([\d.]+) dB at step 0 → ([\d.]+) dB at step (\d+)");
         Assert.True(m.Success, output);
         double before = double.Parse(m.Groups[1].Value, CultureInfo.InvariantCulture), after = double.Parse(m.Groups[2].Value, CultureInfo.InvariantCulture);
-        Assert.True(after > before + 3, $"held-out PSNR {before} → {after} dB"); // measured: 11.4 → 15.8 dB
+        // The quickstart's promise (configs/quickstart.conf): at least 20 dB on the held-out photos at 128².
+        // Measured 10.92 → 20.50 dB; the steps, data order and seeds are fixed, so load does not change it.
+        Assert.True(after >= 20.0 && after > before + 3, $"held-out PSNR {before} → {after} dB");
         Assert.True(File.Exists(Path.Combine(run, "checkpoints", "last", "model.safetensors")));
         Assert.NotEmpty(Directory.EnumerateFiles(Path.Combine(run, "eval"), "*.png"));
         Assert.NotEmpty(Directory.EnumerateFiles(Path.Combine(run, "tb"), "events.out.tfevents.*"));
