@@ -11,7 +11,11 @@ name="${LITEVAE_BUNDLE:-}"
 home="$root/.device${name:+/$name}"
 bundle="$home/bundle"
 mkdir -p "$home"
-[ -x "$bundle/litevae" ] || tar -C "$home" -xJf "$root/.device/litevae-gpu${name:+-$name}.tar.xz"
+if [ ! -x "$bundle/litevae" ]; then
+  # Another build's archive holds only the files that differ from this checkout's bundle (publish.sh).
+  [ -z "$name" ] || tar -C "$home" -xJf "$root/.device/litevae-gpu.tar.xz"
+  tar -C "$home" -xJf "$root/.device/litevae-gpu${name:+-$name}.tar.xz"
+fi
 torch_lib="$(python3 -c 'import torch, os; print(os.path.join(os.path.dirname(torch.__file__), "lib"))')"
 export LD_LIBRARY_PATH="$torch_lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 export NCCL_NVLS_ENABLE=0 TORCH_SYMM_MEM_DISABLE_MULTICAST=1 NVSHMEM_DISABLE_NVLS=1

@@ -432,6 +432,14 @@ public sealed class DeviceTrainer : ReceiveActor, IWithTimers
         if (f.Step == _savingStep) _savingStep = -1;
         foreach (var w in _finalWaiters) w.Tell(new FinalCheckpointSkipped($"checkpoint failed: {f.Reason}"));
         _finalWaiters.Clear();
+        // The run was ending on this checkpoint: without it nothing would ever announce the end (the run hung,
+        // re-leasing batches no one takes). It ends as failed, naming the checkpoint a resume would start from.
+        if (_finishAfterSave && _engine is not null && f.Step == _engine.Step)
+        {
+            _failure ??= $"the final checkpoint (step {f.Step}) could not be written: {f.Reason}; the last complete one is " +
+                         (_lastCheckpointPath ?? "none (a resume starts from scratch)");
+            AnnounceFinished();
+        }
     }
 
     private void HandleFinalCheckpoint()

@@ -122,7 +122,17 @@ public static class CheckpointStore
     {
         string temp = Path.Combine(checkpointsDir, $"{TempPrefix}{linkName}-{Guid.NewGuid():N}");
         File.CreateSymbolicLink(temp, targetName); // relative target: the run directory can be moved
-        PosixFs.Rename(temp, Path.Combine(checkpointsDir, linkName));
+        string link = Path.Combine(checkpointsDir, linkName);
+        if (Directory.Exists(link) && !PosixFs.IsLink(link))
+        {
+            // A run directory copied without keeping links (cp -r, some sync tools) holds a copy of a step
+            // directory under this name; the rename below cannot replace a directory. A copy of a checkpoint
+            // goes (the step directory it copied is kept under its own name); anything else is not ours to delete.
+            if (!File.Exists(Path.Combine(link, StateFile)))
+                throw new IOException($"{link}: a directory that is not a checkpoint stands where the '{linkName}' link goes; move it away.");
+            Directory.Delete(link, recursive: true);
+        }
+        PosixFs.Rename(temp, link);
         PosixFs.FsyncDirectory(checkpointsDir);
     }
 

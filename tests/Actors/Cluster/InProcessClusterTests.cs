@@ -124,6 +124,26 @@ public sealed class InProcessClusterTests : Akka.TestKit.Xunit2.TestKit, IDispos
     }
 
     [Fact]
+    public void A_final_checkpoint_that_cannot_be_written_ends_the_run_as_failed_naming_the_last_complete_one()
+    {
+        var shards = Shards([10, 10]);
+        var data = shards.Data(batch: 4);
+        _store.FailFromStep = 12;   // the interval checkpoint at 10 is written; the final one at 12 is not
+        var run = WatchRun();
+        var (gateway, proxy) = StartCoreAndCoordinator(TestNodes.Plan(_runDir, shards, data, maxSteps: 12));
+        RoleStarter.StartDataNode(Sys, TestNodes.Data("local", data), proxy);
+        RoleStarter.StartTrainer(Sys, TestNodes.Trainer("local", new SyntheticEngine.Options(), _store, data), proxy);
+
+        var done = run.ExpectMsg<RunFinished>(Long);
+        Assert.True(done.Failed);
+        Assert.Equal(12, done.Step);
+        Assert.Contains("the final checkpoint (step 12) could not be written: ", done.Reason);
+        Assert.Contains("No space left on device", done.Reason);
+        Assert.Contains($"the last complete one is {Path.Combine(_runDir, "checkpoints", "step-00000010")}", done.Reason);
+        Assert.Equal(Coordinator.RunFinishedState, AskGateway<ClusterStatus>(gateway, new GetClusterStatus(null)).RunState);
+    }
+
+    [Fact]
     public void Checkpoints_faster_than_evaluations_keep_only_the_newest_waiting()
     {
         var shards = Shards([10, 10, 10]);

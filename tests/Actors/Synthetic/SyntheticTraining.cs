@@ -121,9 +121,13 @@ public sealed class SyntheticStore : ICheckpointStore
         public void Dispose() => release();
     }
 
+    /// <summary>Writes of this step and later fail, as on a full disk.</summary>
+    public long FailFromStep { get; set; } = long.MaxValue;
+
     public string Write(ICheckpointSnapshot snapshot, string runDir, string reason)
     {
         var s = ((SyntheticSnapshot)snapshot).Value;
+        if (s.Step >= FailFromStep) throw new IOException($"No space left on device (step {s.Step})");
         string dir = Path.Combine(runDir, "checkpoints"), final = Path.Combine(dir, $"step-{s.Step:D8}");
         Directory.CreateDirectory(dir);
         string temp = Path.Combine(dir, $".tmp-{Guid.NewGuid():N}");

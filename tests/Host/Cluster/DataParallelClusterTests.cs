@@ -1,5 +1,3 @@
-using System.Net;
-using System.Net.Sockets;
 using System.Text.RegularExpressions;
 using LiteVae.Model.Checkpoints;
 
@@ -61,7 +59,7 @@ public sealed class DataParallelClusterTests : IDisposable
     [Fact]
     public void Two_trainer_group_trains_and_reforms_from_the_last_checkpoint_after_kill_9_of_a_rank()
     {
-        int pA = FreePort(), pD = FreePort(), pT = FreePort();
+        int pA = NodeProcess.FreePort(), pD = NodeProcess.FreePort(), pT = NodeProcess.FreePort();
         var a = StartNode("coordinator+trainer", "coordinator.conf", pA, [pA, pD], coordinator: true);
         // The second trainer before the data node: the group should form with both (settle-s is the grace).
         var t = StartNode("trainer-2", "trainer-node.conf", pT, [pA]);
@@ -146,13 +144,6 @@ public sealed class DataParallelClusterTests : IDisposable
             Thread.Sleep(1000);
         }
         throw new TimeoutException($"step {target} not reached; last status:\n{last}\n{watch.Name}:\n{watch.Output}");
-    }
-
-    private static int FreePort()
-    {
-        using var l = new TcpListener(IPAddress.Loopback, 0);
-        l.Start();
-        return ((IPEndPoint)l.LocalEndpoint).Port;
     }
 
     public void Dispose()

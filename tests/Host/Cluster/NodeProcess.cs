@@ -106,8 +106,20 @@ public sealed partial class NodeProcess : IDisposable
         return (p.ExitCode, p.Output);
     }
 
+    /// <summary>A loopback port no one listens on right now.</summary>
+    public static int FreePort()
+    {
+        using var l = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        l.Start();
+        return ((System.Net.IPEndPoint)l.LocalEndpoint).Port;
+    }
+
+    private bool _disposed;
+
     public void Dispose()
     {
+        if (_disposed) return;
+        _disposed = true;
         KillHard();
         _process.Dispose();
     }

@@ -1,5 +1,3 @@
-using System.Net;
-using System.Net.Sockets;
 using System.Text.RegularExpressions;
 using LiteVae.Model.Checkpoints;
 
@@ -56,7 +54,7 @@ public sealed class ProcessClusterTests : IDisposable
     [Fact]
     public void Three_node_cluster_trains_answers_commands_and_survives_kill_9_of_data_and_trainer_nodes()
     {
-        int pA = FreePort(), pD = FreePort(), pE = FreePort();
+        int pA = NodeProcess.FreePort(), pD = NodeProcess.FreePort(), pE = NodeProcess.FreePort();
         var a = StartNode("coordinator+trainer", "coordinator.conf", pA, [pA, pD], coordinator: true);
         var d = StartNode("data", "data-node.conf", pD, [pA, pD]);
         // Each evaluation batch takes 1.5 s on this eval node, so a second evaluation waits while the first runs.
@@ -86,7 +84,7 @@ public sealed class ProcessClusterTests : IDisposable
         Mark("evaluated; killing the data node");
         d.KillHard();
         long atKill = StepOf(Status(cluster));
-        int pD2 = FreePort();
+        int pD2 = NodeProcess.FreePort();
         StartNode("data-2", "data-node.conf", pD2, [pA, pD2]);
         WaitForStep(cluster, atKill + 8, a);
         status = Status(cluster);
@@ -114,7 +112,7 @@ public sealed class ProcessClusterTests : IDisposable
         Assert.NotEmpty(checkpointsBefore);
         a.KillHard();
         Mark("two evaluations queued; coordinator node killed");
-        int pA2 = FreePort();
+        int pA2 = NodeProcess.FreePort();
         var a2 = StartNode("coordinator+trainer-2", "coordinator.conf", pA2, [pD2, pE], coordinator: true);
         string cluster2 = $"127.0.0.1:{pE}";
         long resumedFrom = checkpointsBefore[^1].Step;
@@ -142,7 +140,7 @@ public sealed class ProcessClusterTests : IDisposable
     [Fact]
     public void Five_node_cluster_survives_the_coordinator_node_and_a_data_node_killed_together_mid_checkpoint()
     {
-        int pA = FreePort(), pD1 = FreePort(), pD2 = FreePort(), pD3 = FreePort(), pE = FreePort();
+        int pA = NodeProcess.FreePort(), pD1 = NodeProcess.FreePort(), pD2 = NodeProcess.FreePort(), pD3 = NodeProcess.FreePort(), pE = NodeProcess.FreePort();
         int[] seeds = [pA, pD1];
         // Each checkpoint file takes 0.4 s to write, so the kill lands inside a write.
         var a = StartNode("coordinator+trainer", "coordinator.conf", pA, seeds, coordinator: true, "--debug-checkpoint-file-delay-ms", "400");
@@ -165,7 +163,7 @@ public sealed class ProcessClusterTests : IDisposable
 
         // Three of five remain: a majority. They down the two lost nodes and keep running; a replacement
         // coordinator joins through them and resumes from the last complete checkpoint.
-        var a2 = StartNode("coordinator+trainer-2", "coordinator.conf", FreePort(), [pD2, pD3], coordinator: true);
+        var a2 = StartNode("coordinator+trainer-2", "coordinator.conf", NodeProcess.FreePort(), [pD2, pD3], coordinator: true);
         string cluster = $"127.0.0.1:{pE}";
         WaitForStep(cluster, lastComplete + 4, a2);
         Assert.Contains($"resume from {Path.Combine(checkpoints, CheckpointStore.StepDirName(lastComplete))}", a2.Output);
@@ -192,8 +190,8 @@ public sealed class ProcessClusterTests : IDisposable
     [Fact]
     public void A_node_that_cannot_join_its_seeds_exits_with_code_4()
     {
-        int seed = FreePort();   // nothing listens there
-        var n = NodeProcess.Start("lonely data node", NodeArgs("data-node.conf", FreePort(), [seed], coordinator: false,
+        int seed = NodeProcess.FreePort();   // nothing listens there
+        var n = NodeProcess.Start("lonely data node", NodeArgs("data-node.conf", NodeProcess.FreePort(), [seed], coordinator: false,
             ["--set", "akka.cluster.shutdown-after-unsuccessful-join-seed-nodes=3s"]));
         _nodes.Add(n);
         Assert.True(n.WaitForExit(TimeSpan.FromSeconds(90)), n.Output);
@@ -271,13 +269,6 @@ public sealed class ProcessClusterTests : IDisposable
             Thread.Sleep(1000);
         }
         throw new TimeoutException($"step {target} not reached; last status:\n{last}\n{watch.Name}:\n{watch.Output}");
-    }
-
-    private static int FreePort()
-    {
-        using var l = new TcpListener(IPAddress.Loopback, 0);
-        l.Start();
-        return ((IPEndPoint)l.LocalEndpoint).Port;
     }
 
     public void Dispose()

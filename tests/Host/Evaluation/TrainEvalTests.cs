@@ -72,8 +72,9 @@ public sealed class TrainEvalTests : IDisposable
             Assert.Equal(psnrs.OrderBy(p => p), psnrs);
             Assert.Equal(psnrs.Average(), r.Metrics["psnr"].Value!.Value, 9);
         }
-        Assert.EndsWith(Path.Combine("step-00000000", "model.safetensors"), reports[0].Checkpoint.Weights);
-        Assert.EndsWith(Path.Combine("step-00000002", "model.safetensors"), reports[2].Checkpoint.Weights);
+        // The quickstart evaluates its EMA weights (eval.use-ema).
+        Assert.EndsWith(Path.Combine("step-00000000", "ema.safetensors"), reports[0].Checkpoint.Weights);
+        Assert.EndsWith(Path.Combine("step-00000002", "ema.safetensors"), reports[2].Checkpoint.Weights);
         Assert.NotEmpty(Directory.EnumerateFiles(Path.Combine(run, "tb"), "events.out.tfevents.*"));
         string gain = string.Create(CultureInfo.InvariantCulture,
             $"held-out PSNR {reports[0].Metrics["psnr"].Value:0.00} dB at step 0 → {reports[2].Metrics["psnr"].Value:0.00} dB at step 2");
@@ -82,7 +83,7 @@ public sealed class TrainEvalTests : IDisposable
         // The standalone eval of the step-2 checkpoint on the same images gives the same per-image numbers.
         string json = _dir.File("standalone/report.json");
         var s = CliRunner.Run("eval", "--checkpoint", Path.Combine(run, "checkpoints", "step-00000002"), "--data", EvalTestKit.EvalShard,
-            "--resolution", $"{Res}", "--batch", "10", "--limit", "6", "--device", "cpu", "--weights-dir", noWeights, "--no-rfid", "--json", json);
+            "--resolution", $"{Res}", "--batch", "10", "--limit", "6", "--device", "cpu", "--weights-dir", noWeights, "--no-rfid", "--ema", "--json", json);
         Assert.True(s.ExitCode == 0, s.Error);
         var standalone = EvalReport.Read(json);
         Assert.Equal(reports[2].Metrics["psnr"].Value!.Value, standalone.Metrics["psnr"].Value!.Value, 9);

@@ -207,6 +207,40 @@ public sealed class CheckpointStoreTests : IDisposable
     }
 
     [Fact]
+    public void A_run_directory_copied_without_its_links_keeps_checkpointing()
+    {
+        using var toy = new Toy();
+        string ckpts = Path.Combine(_dir, "checkpoints");
+        using (var snap = toy.Snapshot(1))
+            CheckpointStore.Write(ckpts, snap, new RetentionPolicy());
+        // What `cp -r` makes of the link: a real directory holding a copy of step 1.
+        string last = Path.Combine(ckpts, "last");
+        File.Delete(last);
+        CopyDirectory(Path.Combine(ckpts, "step-00000001"), last);
+        using (var snap = toy.Snapshot(2))
+            CheckpointStore.Write(ckpts, snap, new RetentionPolicy());
+        Assert.Equal("step-00000002", new FileInfo(last).LinkTarget);
+        Assert.Equal(new long[] { 1, 2 }, CheckpointStore.List(ckpts).Select(c => c.Step));
+
+        // A directory there that is not a checkpoint is someone's: the write fails naming it, and keeps it.
+        File.Delete(last);
+        Directory.CreateDirectory(last);
+        File.WriteAllText(Path.Combine(last, "notes.txt"), "mine");
+        using (var snap = toy.Snapshot(3))
+        {
+            var e = Assert.Throws<IOException>(() => CheckpointStore.Write(ckpts, snap, new RetentionPolicy()));
+            Assert.Contains($"{last}: a directory that is not a checkpoint", e.Message);
+        }
+        Assert.True(File.Exists(Path.Combine(last, "notes.txt")));
+    }
+
+    private static void CopyDirectory(string from, string to)
+    {
+        Directory.CreateDirectory(to);
+        foreach (var f in Directory.EnumerateFiles(from)) File.Copy(f, Path.Combine(to, Path.GetFileName(f)));
+    }
+
+    [Fact]
     public void AnInterruptedWriteLeavesThePreviousCheckpointAsLast()
     {
         using var toy = new Toy();
