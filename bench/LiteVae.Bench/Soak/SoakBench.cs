@@ -15,7 +15,8 @@ namespace LiteVae.Bench.Soak;
 /// mounted for the run), and cuts one data node off the network once: as root, that node runs in its own
 /// network namespace and its link goes down past the failure detector (the nodes then listen on a veth
 /// address, with --insecure: the link exists only inside this machine); otherwise SIGSTOP, then SIGCONT.
-/// Reports steps, restarts per role, samples lost/duplicated, checkpoint corruptions, RSS slope per node
+/// Reports steps, restarts per role, the whole run's samples trained once/twice/never (`litevae audit` of the
+/// run directory after the stop), checkpoint corruptions, RSS slope per node
 /// and recovery time per kill, into bench/results/soak-&lt;date&gt;.md.
 ///   litevae-bench soak --minutes 60 [--kill-every-s 60]
 /// </summary>
@@ -95,7 +96,10 @@ internal sealed class SoakBench : IBenchmark
             var (code, output) = Cli(TimeSpan.FromMinutes(4), "stop");
             Log($"stop: exit {code}: {output.Trim().Split('\n').LastOrDefault()}");
             foreach (var n in _live) n.WaitForExit(TimeSpan.FromSeconds(60));
-            return Report(minutes, killEvery, tmpfs);
+            // The whole-run sample accounting, from the run directory alone (status counts restart with the coordinator).
+            var (auditCode, audit) = SoakProcess.Run(_repo, TimeSpan.FromMinutes(5), "audit", _runDir);
+            Log($"audit: exit {auditCode}");
+            return Report(minutes, killEvery, tmpfs, audit);
         }
         finally
         {
@@ -262,9 +266,11 @@ internal sealed class SoakBench : IBenchmark
 
     // ------------------------------------------------------------------ report
 
-    private int Report(double minutes, double killEvery, bool tmpfs)
+    private int Report(double minutes, double killEvery, bool tmpfs, string audit)
     {
-        var acct = Regex.Match(_lastStatus, @"epoch (\d+): (\d+) consumed, (\d+) duplicated, (\d+) lost, (\d+) bad, (\d+) redelivered \(dropped\); (\d+) shard lease\(s\) re-issued");
+        var whole = Regex.Match(audit, @"^whole run\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)", RegexOptions.Multiline);
+        var auditHead = Regex.Match(audit, @"^audit up to .*$", RegexOptions.Multiline);
+        var verdict = Regex.Match(audit, @"^(OK|DEFECT):.*$", RegexOptions.Multiline);
         var checkpoints = Directory.Exists(Path.Combine(_runDir, "checkpoints"))
             ? Directory.GetDirectories(Path.Combine(_runDir, "checkpoints"), "step-*").Order().ToList() : [];
         var corrupt = new List<string>();
@@ -290,9 +296,10 @@ internal sealed class SoakBench : IBenchmark
         b.AppendLine(Inv, $"| wall time | {(DateTime.UtcNow - _t0).TotalMinutes:F1} min |");
         b.AppendLine(Inv, $"| steps done | {_step} |");
         b.AppendLine(Inv, $"| restarts (kill -9 or exit) | trainer {_restarts["trainer"]}, data {_restarts["data"]}, eval {_restarts["eval"]} |");
-        b.AppendLine(acct.Success
-            ? $"| samples (last status) | epoch {acct.Groups[1].Value}: {acct.Groups[2].Value} consumed, **{acct.Groups[3].Value} duplicated, {acct.Groups[4].Value} lost**, {acct.Groups[5].Value} bad, {acct.Groups[6].Value} redelivered and dropped (trained once), {acct.Groups[7].Value} leases re-issued |"
-            : "| samples | (no status parsed) |");
+        b.AppendLine(whole.Success
+            ? $"| samples, whole run (`litevae audit`, up to the last checkpoint) | {whole.Groups[1].Value} reached: {whole.Groups[2].Value} trained once, **{whole.Groups[3].Value} twice, {whole.Groups[4].Value} never**, {whole.Groups[5].Value} bad, {whole.Groups[6].Value} ahead of the run |"
+            : "| samples, whole run | (the audit gave no whole-run line: see below) |");
+        b.AppendLine(Inv, $"| last status | {Regex.Match(_lastStatus, @"sample \d+: .*").Value.Trim()} |");
         b.AppendLine(Inv, $"| checkpoints on disk / corrupt | {checkpoints.Count} / **{corrupt.Count}** |");
         b.AppendLine(Inv, $"| disk full once | {(tmpfs ? "yes (run dir on its own 256 MiB tmpfs, kept full past a checkpoint boundary)" : "skipped (not root: no tmpfs)")} |");
         b.AppendLine(_netns is not null
@@ -319,6 +326,14 @@ internal sealed class SoakBench : IBenchmark
             b.AppendLine(Inv, $"| {n.Role} :{n.Port} | {n.Pid} | {n.Rss[^1].Minutes:F1} min | {n.Rss[0].RssMb:F0} → {n.Rss[^1].RssMb:F0} | {slope} |");
         }
         b.AppendLine();
+        b.AppendLine("## `litevae audit` of the run directory (header, whole run, verdict; the per-epoch lines are in the run's audit)");
+        b.AppendLine();
+        b.AppendLine("```");
+        b.AppendLine(auditHead.Success ? auditHead.Value : audit.Trim());
+        if (whole.Success) b.AppendLine("epoch      reached      once     twice     never       bad     ahead").AppendLine(whole.Value);
+        if (verdict.Success) b.AppendLine(verdict.Value);
+        b.AppendLine("```");
+        b.AppendLine();
         if (corrupt.Count > 0)
         {
             b.AppendLine("## Corrupt checkpoints");
@@ -335,7 +350,7 @@ internal sealed class SoakBench : IBenchmark
         File.WriteAllText(path, b.ToString());
         Console.WriteLine(b.ToString());
         Console.WriteLine($"written: {path}");
-        return corrupt.Count == 0 ? 0 : 1;
+        return corrupt.Count == 0 && verdict.Value.StartsWith("OK", StringComparison.Ordinal) ? 0 : 1;
     }
 
     private static double Slope(List<(double X, double Y)> points)
