@@ -8,6 +8,8 @@
 # checkpoints stay in .device/runs (too large to bring back).
 #   scripts/gpu/real-run.sh OUTDIR a [A_STEPS]      phase A (default 2500 steps)
 #   scripts/gpu/real-run.sh OUTDIR b [B_STEPS]      phase B from .device/runs/phase-a (default 1000 steps)
+# LIMIT_S=N stops a phase after N seconds with SIGINT (final checkpoint and its evaluation, then the results are
+# copied), for a device call with a fixed time limit.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 out="${1:?output folder}"; phase="${2:?a or b}"; mkdir -p "$out"
@@ -22,12 +24,12 @@ keep() { local run="$1" name="$2"; mkdir -p "$out/$name"; cp -r "$run/eval" "$ru
   case "$phase" in
     a)
       rm -rf "$runs/phase-a"
-      scripts/gpu/run.sh litevae train --config configs/phase-a.conf --run-dir "$runs/phase-a" --device cuda --max-steps "${3:-2500}" \
+      timeout -s INT -k 90 "${LIMIT_S:-1000000}" scripts/gpu/run.sh litevae train --config configs/phase-a.conf --run-dir "$runs/phase-a" --device cuda --max-steps "${3:-2500}" \
         --set checkpoint.every-steps=500 "${common[@]}"
       echo "=== exit $?"; keep "$runs/phase-a" phase-a ;;
     b)
       rm -rf "$runs/phase-b"
-      scripts/gpu/run.sh litevae train --config configs/phase-b.conf --init-from "$runs/phase-a" --run-dir "$runs/phase-b" --device cuda \
+      timeout -s INT -k 90 "${LIMIT_S:-1000000}" scripts/gpu/run.sh litevae train --config configs/phase-b.conf --init-from "$runs/phase-a" --run-dir "$runs/phase-b" --device cuda \
         --max-steps "${3:-1000}" --set data.batch-size=16 --set checkpoint.every-steps=250 "${common[@]}"
       echo "=== exit $?"; keep "$runs/phase-b" phase-b ;;
   esac
