@@ -60,9 +60,9 @@ internal static class TrainCommand
             string preset = Path.Combine(AppContext.BaseDirectory, "hocon", "single-node.conf");
             var file = HoconFile.Load(preset, node);
             var extras = new NodeExtras(parse.GetValue(weights), parse.GetValue(writeDelay));
-            var failed = new ProgressPrinter.Failure();
+            var failed = new RunWatcher.Failure();
             int code = NodeCommand.Run(file, parse.GetValue(config), parse.GetValue(resume), experiment, extras, system =>
-                system.ActorOf(Props.Create(() => new ProgressPrinter(failed)), "progress-printer"), parse.GetValue(otlp), "train");
+                system.ActorOf(Props.Create(() => new RunWatcher(failed)), "run-watcher"), parse.GetValue(otlp), "train");
             return failed.Reason is null ? code : 1;
         });
         return command;
@@ -73,7 +73,7 @@ internal static class TrainCommand
     /// above it, and ends the process when the run is finished: after the held-out evaluation of the final
     /// checkpoint (when the experiment evaluates), with the run's gain in held-out PSNR.
     /// </summary>
-    private sealed class ProgressPrinter : ReceiveActor, IWithTimers
+    private sealed class RunWatcher : ReceiveActor, IWithTimers
     {
         private sealed record EvalWaitOver;
 
@@ -91,7 +91,7 @@ internal static class TrainCommand
         /// <summary>Set when the trainer could not start or the run stopped on a failure: the process ends with exit code 1.</summary>
         public sealed class Failure { public string? Reason; }
 
-        public ProgressPrinter(Failure failure)
+        public RunWatcher(Failure failure)
         {
             // Other code of this process prints lines too (held-out evaluation reports): above the live line.
             if (_display.Interactive) Console.SetOut(_display.LinesAbove());
