@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using Akka.Actor;
 using Akka.Event;
 using LiteVae.Actors.Protocol;
@@ -25,7 +26,7 @@ public sealed class Checkpointer : ReceiveActor
     public sealed record MarkResume(string RunDir, long Step) : INoSerializationVerificationNeeded;
 
     private sealed record Written(Write Job, string Path, double Seconds) : INoSerializationVerificationNeeded;
-    private sealed record WriteFailed(Write Job, Exception Error) : INoSerializationVerificationNeeded;
+    private sealed record WriteFailed(Write Job, Exception Error, bool RecordsOnFile) : INoSerializationVerificationNeeded;
     private sealed record Marked : INoSerializationVerificationNeeded;
 
     private readonly ILoggingAdapter _log = Context.GetLogger();
@@ -33,6 +34,7 @@ public sealed class Checkpointer : ReceiveActor
     private readonly IActorRef _coordinator;
     private readonly LinkedList<object> _pending = new();   // Write or MarkResume, in arrival order
     private object? _running;
+    private IReadOnlyList<StepRecord> _unwritten = [];   // records of a failed write that never reached the training log
 
     public Checkpointer(ICheckpointStore store, IActorRef coordinator)
     {
@@ -85,6 +87,13 @@ public sealed class Checkpointer : ReceiveActor
             return;
         }
         var job = (Write)next;
+        if (_unwritten.Count > 0)
+        {
+            // Those steps were trained (their effect is in this snapshot's weights): their records go first.
+            job = job with { Records = [.. _unwritten, .. job.Records] };
+            _unwritten = [];
+        }
+        var onFile = new StrongBox<bool>();
         var store = _store;
         var telemetry = LiteVaeTelemetry.Default;
         Task.Run(() =>
@@ -95,6 +104,7 @@ public sealed class Checkpointer : ReceiveActor
             try
             {
                 TrainingLog.Append(job.RunDir, job.Records, job.ShardName);
+                onFile.Value = true;
                 string path = store.Write(job.Snapshot, job.RunDir, job.Reason);
                 span?.SetTag(TelemetryTags.Checkpoint, path);
                 return (path, sw.Elapsed.TotalSeconds);
@@ -109,7 +119,7 @@ public sealed class Checkpointer : ReceiveActor
                 job.Snapshot.Dispose();
                 telemetry.CheckpointDuration.Record(sw.Elapsed.TotalSeconds, new KeyValuePair<string, object?>(TelemetryTags.Phase, "write"));
             }
-        }).PipeTo(Self, success: r => new Written(job, r.Item1, r.Item2), failure: e => new WriteFailed(job, e));
+        }).PipeTo(Self, success: r => new Written(job, r.Item1, r.Item2), failure: e => new WriteFailed(job, e, onFile.Value));
     }
 
     private void HandleWritten(Written w)
@@ -127,6 +137,7 @@ public sealed class Checkpointer : ReceiveActor
         _running = null;
         var msg = f.Error.GetBaseException().Message;
         _log.Error(f.Error, "checkpoint step {0} failed: {1}", f.Job.Snapshot.Step, msg);
+        if (!f.RecordsOnFile) _unwritten = f.Job.Records;   // a full disk: keep them for the next write
         var failed = new CheckpointEvents.CheckpointFailed(f.Job.Snapshot.Step, msg);
         f.Job.ReplyTo.Tell(failed);
         _coordinator.Tell(failed);

@@ -38,14 +38,14 @@ public static class TrainingLog
             foreach (var s in r.Trained) Write(bytes, ref at, r.Step, s.Epoch, s.Shard, s.Index, Trained);
             foreach (var s in r.Skipped) Write(bytes, ref at, r.Step, s.Epoch, s.Shard, s.Index, Skipped);
         }
-        AppendDurably(Path.Combine(dir, RecordsFile), bytes);
+        AppendRecords(Path.Combine(dir, RecordsFile), bytes);
         var lines = records.SelectMany(r => r.Skipped.Select(s => string.Join('\t', r.Step.ToString(CultureInfo.InvariantCulture),
             s.Number.ToString(CultureInfo.InvariantCulture), shardName(s.Shard), s.Key ?? "?", s.Reason.Name(), Clean(s.Detail)))).ToList();
         if (lines.Count == 0) return;
         string list = Path.Combine(dir, SkippedFile);
         bool fresh = !File.Exists(list);
         var text = (fresh ? "step\tsample\tshard\tkey\treason\tdetail\n" : "") + string.Join('\n', lines) + "\n";
-        AppendDurably(list, System.Text.Encoding.UTF8.GetBytes(text));
+        AppendText(list, text);
     }
 
     /// <summary>A run resumed from the checkpoint of <paramref name="step"/>: later steps on record are void.</summary>
@@ -55,7 +55,7 @@ public static class TrainingLog
         var bytes = new byte[RecordBytes];
         int at = 0;
         Write(bytes, ref at, step, 0, 0, 0, ResumedAt);
-        AppendDurably(Path.Combine(dir, RecordsFile), bytes);
+        AppendRecords(Path.Combine(dir, RecordsFile), bytes);
     }
 
     /// <summary>
@@ -99,10 +99,44 @@ public static class TrainingLog
 
     private static string Clean(string s) => s.Replace('\t', ' ').Replace('\n', ' ').Replace('\r', ' ');
 
-    private static void AppendDurably(string path, byte[] bytes)
+    /// <summary>
+    /// Appends whole records or nothing: a torn record at the end (a crash mid-append) is cut off first, and a
+    /// failed write (a full disk) is cut back, so every later record stays aligned (a shifted file reads as
+    /// garbage: found by the soak, whose disk ran full mid-append).
+    /// </summary>
+    private static void AppendRecords(string path, byte[] bytes)
     {
-        using var f = new FileStream(path, FileMode.Append, FileAccess.Write, FileShare.Read);
-        f.Write(bytes);
-        f.Flush(flushToDisk: true);
+        using var f = new FileStream(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.Read, bufferSize: 1);   // unbuffered: nothing left to flush after a failed write
+        long start = f.Length - f.Length % RecordBytes;
+        AppendAt(f, start, bytes);
+    }
+
+    /// <summary>Appends lines, on a line of their own after a torn last line, and nothing if the write fails.</summary>
+    private static void AppendText(string path, string text)
+    {
+        using var f = new FileStream(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.Read, bufferSize: 1);   // unbuffered: nothing left to flush after a failed write
+        long start = f.Length;
+        if (start > 0)
+        {
+            f.Position = start - 1;
+            if (f.ReadByte() != '\n') text = "\n" + text;
+        }
+        AppendAt(f, start, System.Text.Encoding.UTF8.GetBytes(text));
+    }
+
+    private static void AppendAt(FileStream f, long start, byte[] bytes)
+    {
+        try
+        {
+            f.SetLength(start);
+            f.Position = start;
+            f.Write(bytes);
+            f.Flush(flushToDisk: true);
+        }
+        catch
+        {
+            try { f.SetLength(start); } catch (IOException) { }   // the disk is full: cutting back frees, never needs, space
+            throw;
+        }
     }
 }
