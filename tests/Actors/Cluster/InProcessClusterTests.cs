@@ -40,6 +40,15 @@ public sealed class InProcessClusterTests : Akka.TestKit.Xunit2.TestKit, IDispos
         return (RoleStarter.StartGateway(Sys, proxy, LiteVae.Actors.Security.CommandAuthorizer.InProcess()), proxy);
     }
 
+    /// <summary>The coordinator, a data node and a trainer in this ActorSystem, on the run of <paramref name="maxSteps"/>.</summary>
+    private (IActorRef Gateway, IActorRef Proxy) StartLocalRun(TestShards shards, DataConfig data, long maxSteps, SyntheticEngine.Options engine)
+    {
+        var (gateway, proxy) = StartCoreAndCoordinator(TestNodes.Plan(_runDir, shards, data, maxSteps));
+        RoleStarter.StartDataNode(Sys, TestNodes.Data("local", data), proxy);
+        RoleStarter.StartTrainer(Sys, TestNodes.Trainer("local", engine, _store, data), proxy);
+        return (gateway, proxy);
+    }
+
     private static T AskGateway<T>(IActorRef gateway, object message)
     {
         var reply = gateway.Ask<object>(message, TimeSpan.FromSeconds(15)).GetAwaiter().GetResult();
@@ -56,9 +65,7 @@ public sealed class InProcessClusterTests : Akka.TestKit.Xunit2.TestKit, IDispos
         var order = shards.Order(data);
         var engine = new SyntheticEngine.Options();
         var run = WatchRun();
-        var (gateway, proxy) = StartCoreAndCoordinator(TestNodes.Plan(_runDir, shards, data, maxSteps: 40));
-        RoleStarter.StartDataNode(Sys, TestNodes.Data("local", data), proxy);
-        RoleStarter.StartTrainer(Sys, TestNodes.Trainer("local", engine, _store, data), proxy);
+        var (gateway, proxy) = StartLocalRun(shards, data, maxSteps: 40, engine);
         RoleStarter.StartEvaluator(Sys, TestNodes.Eval("local"), proxy);
 
         var done = run.ExpectMsg<RunFinished>(Long);
@@ -111,9 +118,7 @@ public sealed class InProcessClusterTests : Akka.TestKit.Xunit2.TestKit, IDispos
         var shards = Shards([6, 4], badEvery: 1);   // every sample undecodable
         var data = shards.Data(batch: 4);
         var run = WatchRun();
-        var (gateway, proxy) = StartCoreAndCoordinator(TestNodes.Plan(_runDir, shards, data, maxSteps: 1000));
-        RoleStarter.StartDataNode(Sys, TestNodes.Data("local", data), proxy);
-        RoleStarter.StartTrainer(Sys, TestNodes.Trainer("local", new SyntheticEngine.Options(), _store, data), proxy);
+        var (gateway, proxy) = StartLocalRun(shards, data, maxSteps: 1000, new SyntheticEngine.Options());
 
         var done = run.ExpectMsg<RunFinished>(Long);
         Assert.True(done.Failed);
@@ -130,9 +135,7 @@ public sealed class InProcessClusterTests : Akka.TestKit.Xunit2.TestKit, IDispos
         var data = shards.Data(batch: 4);
         _store.FailFromStep = 12;   // the interval checkpoint at 10 is written; the final one at 12 is not
         var run = WatchRun();
-        var (gateway, proxy) = StartCoreAndCoordinator(TestNodes.Plan(_runDir, shards, data, maxSteps: 12));
-        RoleStarter.StartDataNode(Sys, TestNodes.Data("local", data), proxy);
-        RoleStarter.StartTrainer(Sys, TestNodes.Trainer("local", new SyntheticEngine.Options(), _store, data), proxy);
+        var (gateway, proxy) = StartLocalRun(shards, data, maxSteps: 12, new SyntheticEngine.Options());
 
         var done = run.ExpectMsg<RunFinished>(Long);
         Assert.True(done.Failed);
@@ -177,9 +180,7 @@ public sealed class InProcessClusterTests : Akka.TestKit.Xunit2.TestKit, IDispos
         // otherwise make the restart begin from scratch, which is right but not what this test looks at).
         var engine = new SyntheticEngine.Options { GateAtStep = 15, CrashAtStep = 15 };
         var run = WatchRun();
-        var (gateway, proxy) = StartCoreAndCoordinator(TestNodes.Plan(_runDir, shards, data, maxSteps: 30));
-        RoleStarter.StartDataNode(Sys, TestNodes.Data("local", data), proxy);
-        RoleStarter.StartTrainer(Sys, TestNodes.Trainer("local", engine, _store, data), proxy);
+        var (gateway, proxy) = StartLocalRun(shards, data, maxSteps: 30, engine);
         Assert.True(engine.AtGate.Wait(Long));
         AwaitCondition(() => _store.List(_runDir).Any(c => c.Step == 10), Long);
         engine.Release.Set();
@@ -249,9 +250,7 @@ public sealed class InProcessClusterTests : Akka.TestKit.Xunit2.TestKit, IDispos
         // Uninterrupted, one data node (the one in this process).
         var whole = new SyntheticEngine.Options();
         var run = WatchRun();
-        var (_, proxy) = StartCoreAndCoordinator(TestNodes.Plan(_runDir, shards, data, maxSteps: 30));
-        RoleStarter.StartDataNode(Sys, TestNodes.Data("local", data), proxy);
-        RoleStarter.StartTrainer(Sys, TestNodes.Trainer("local", whole, _store, data), proxy);
+        var (_, proxy) = StartLocalRun(shards, data, maxSteps: 30, whole);
         Assert.Equal(30, run.ExpectMsg<RunFinished>(Long).Step);
 
         // Stopped at step 12 (the checkpoint of step 12 is its last), then resumed on a cluster with three data nodes.
