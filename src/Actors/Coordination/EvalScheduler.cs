@@ -117,7 +117,7 @@ public sealed class EvalScheduler : ReceiveActor
         {
             // Paths in a command are a file read on this cluster's machines: only inside the run directory
             // or an allow-listed data root (see PathPolicy). last / step-N are names, not paths.
-            var paths = new Security.PathPolicy(_plan.RunDir, _settings.DataRoots ?? []);
+            var paths = new Security.PathPolicy(_plan.RunDir, (_settings.DataRoots ?? []).Concat(_plan.SourceFolders ?? []));
             string spec = r.Checkpoint == "last" || r.Checkpoint.StartsWith("step-", StringComparison.Ordinal)
                 ? r.Checkpoint
                 : paths.Resolve(r.Checkpoint, "--checkpoint");

@@ -5,9 +5,11 @@ namespace LiteVae.Actors.Coordination;
 /// (handed to trainer, data and eval nodes), the run directory, the data's sample order (its fingerprint and
 /// samples per epoch; every data node must compute the same) with the global batch size, and the schedule.
 /// </summary>
+/// <param name="SourceFolders">The folders of the experiment's own local data and eval-data sources: paths in
+/// commands may point into them (the run reads them anyway), besides the run directory and the data roots.</param>
 public sealed record RunPlan(
     string ExperimentHocon, string RunDir, string OrderFingerprint, long SamplesPerEpoch, int Shards, int BatchSize, long MaxSteps,
-    int CheckpointEvery, int LogEvery, bool EvalEachCheckpoint);
+    int CheckpointEvery, int LogEvery, bool EvalEachCheckpoint, IReadOnlyList<string>? SourceFolders = null);
 
 /// <param name="DataRoots">Folders besides the run directory that paths in commands may point into.</param>
 /// <param name="OverdueLeaseAfter">A batch the trainer has waited for this long since it was leased is leased again.</param>

@@ -49,7 +49,8 @@ public sealed class PathPolicy
         throw new PathRefusedException(lexicallyInside
             ? $"{what}: '{Short(requested)}' leads through a symbolic link to {Short(real)}, outside the run directory and the data roots; refused."
             : $"{what}: '{Short(requested)}' is outside the run directory ({RunDir}) and the allowed data roots " +
-              $"({(_roots.Count > 1 ? string.Join(", ", _roots.Skip(1)) : "none configured: litevae.security.data-roots")}).");
+              $"({(_roots.Count > 1 ? string.Join(", ", _roots.Skip(1)) : "none")}); to allow it, add its folder to litevae.security.data-roots " +
+              $"on the coordinator's node, e.g. --set 'litevae.security.data-roots=[\"{Short(Path.GetDirectoryName(full) ?? full)}\"]'.");
     }
 
     public const int MaxShardsInSpec = 100_000;

@@ -17,6 +17,7 @@ internal static class ClusterEval
     public static async Task<int> Run(string address, string checkpoint, string? data, bool wait, string? job, TimeSpan timeout,
         Security.ClientCredentials? credentials = null, System.Diagnostics.Activity? span = null)
     {
+        (checkpoint, data) = (AsTyped(checkpoint), data is null || data.Contains("://", StringComparison.Ordinal) ? data : Path.GetFullPath(data));
         await using var client = await ClusterClient.ConnectAsync(address, TimeSpan.FromSeconds(5), credentials);
         var quick = TimeSpan.FromSeconds(15);
         if (job is null)
@@ -44,4 +45,14 @@ internal static class ClusterEval
             await Task.Delay(500);
         }
     }
+
+    /// <summary>
+    /// A path means what it meant where it was typed: a relative --checkpoint that exists here is sent absolute.
+    /// Anything else (last, step-N, a checkpoint directory named relative to the run directory) is sent as typed
+    /// and the coordinator resolves it against the run directory.
+    /// </summary>
+    private static string AsTyped(string checkpoint) =>
+        !Path.IsPathRooted(checkpoint) && checkpoint != "last" && (Directory.Exists(checkpoint) || File.Exists(checkpoint))
+            ? Path.GetFullPath(checkpoint)
+            : checkpoint;
 }

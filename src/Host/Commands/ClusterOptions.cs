@@ -23,22 +23,29 @@ internal static class ClusterCommandOptions
     /// A verb that sends one request to a running cluster (--cluster, --timeout and the credentials) and prints
     /// the answer: <paramref name="ask"/> gets the connected client and the timeout.
     /// </summary>
-    public static Command Request(string name, string description, int timeoutSeconds, Func<ClusterClient, TimeSpan, Task> ask)
+    public static Command Request(string name, string description, int timeoutSeconds, Func<ClusterClient, TimeSpan, Task> ask) =>
+        Request(name, description, timeoutSeconds, (client, timeout, _) => ask(client, timeout));
+
+    /// <summary>The same, for a verb with options of its own (<paramref name="extra"/>, read from the parse result).</summary>
+    public static Command Request(string name, string description, int timeoutSeconds, Func<ClusterClient, TimeSpan, ParseResult, Task> ask,
+        params Option[] extra)
     {
         var cluster = Cluster();
         var timeout = Timeout(timeoutSeconds);
         var command = new Command(name, description);
         command.Options.Add(cluster);
         command.Options.Add(timeout);
+        foreach (var o in extra) command.Options.Add(o);
         var auth = ClientAuthOptions.AddTo(command);
-        Cli.SetAction(command, parse => Run(parse.GetValue(cluster)!, TimeSpan.FromSeconds(parse.GetValue(timeout)), auth.Read(parse), ask).GetAwaiter().GetResult());
+        Cli.SetAction(command, parse => Run(parse, parse.GetValue(cluster)!, TimeSpan.FromSeconds(parse.GetValue(timeout)), auth.Read(parse), ask).GetAwaiter().GetResult());
         return command;
     }
 
-    private static async Task<int> Run(string address, TimeSpan timeout, ClientCredentials credentials, Func<ClusterClient, TimeSpan, Task> ask)
+    private static async Task<int> Run(ParseResult parse, string address, TimeSpan timeout, ClientCredentials credentials,
+        Func<ClusterClient, TimeSpan, ParseResult, Task> ask)
     {
         await using var client = await ClusterClient.ConnectAsync(address, TimeSpan.FromSeconds(5), credentials);
-        await ask(client, timeout);
+        await ask(client, timeout, parse);
         return 0;
     }
 }

@@ -31,9 +31,11 @@ internal static class EvalCommand
         var checkpoint = new Option<string?>("--checkpoint")
         {
             Description = "Standalone: a run directory (its checkpoints/last), a checkpoints/step-NNNNNNNN directory, or a .safetensors " +
-                          "weights file (with --model); required. With --cluster: last (default), step-N, or a checkpoint directory of the run.",
+                          "weights file (with --model); required. With --cluster: last (default), step-N, or a checkpoint directory of the run " +
+                          "(a relative path that exists where you type it is sent absolute; otherwise it is taken relative to the run directory).",
         };
-        var data = new Option<string?>("--data") { Description = "Evaluation images: WebDataset shards (a .tar, a brace pattern, a folder of .tar) or a folder of images. Default: the config's eval-data." };
+        var data = new Option<string?>("--data") { Description = "Evaluation images: WebDataset shards (a .tar, a brace pattern, a folder of .tar) or a folder of images. Default: the config's eval-data. " +
+            "With --cluster: relative to where you type it; it must lie in the run directory, a folder of the run's data or eval-data source, or a litevae.security.data-roots folder." };
         var model = new Option<string?>("--model") { Description = "Model config (HOCON). Needed for a bare weights file; for a run's checkpoint it replaces the checkpoint's own config." };
         var resolution = new Option<int>("--resolution") { Description = "Evaluation size: resize the short side, centre crop (spec 10.1: 256).", DefaultValueFactory = _ => 256 };
         var batch = new Option<int>("--batch") { Description = "Images per batch.", DefaultValueFactory = _ => 16 };

@@ -58,9 +58,24 @@ internal static class NodeCommand
     /// <summary>--set keys under litevae.* and akka.* configure the node; the rest the experiment.</summary>
     public static (string[] Node, string[] Experiment) SplitOverrides(IEnumerable<string> sets)
     {
-        var all = sets.ToList();
+        var all = sets.Select(QuoteBracePattern).ToList();
         bool IsNode(string s) => s.StartsWith("litevae.", StringComparison.Ordinal) || s.StartsWith("akka.", StringComparison.Ordinal);
         return (all.Where(IsNode).ToArray(), all.Where(s => !IsNode(s)).ToArray());
+    }
+
+    /// <summary>
+    /// <c>--set data.source="/data/train-{000000..001281}.tar"</c> as typed in bash reaches us without its quotes
+    /// (the shell eats them, and they are what stops its brace expansion), and HOCON would read the braces as an
+    /// object. A bare value with a brace inside is a shard pattern, so it is quoted here; values that start with
+    /// <c>{</c>, <c>[</c> or <c>"</c> are HOCON as written.
+    /// </summary>
+    public static string QuoteBracePattern(string set)
+    {
+        int eq = set.IndexOf('=');
+        if (eq <= 0) return set;
+        string value = set[(eq + 1)..].Trim();
+        if (value.Length == 0 || value[0] is '{' or '[' or '"' || !value.Contains('{')) return set;
+        return set[..eq] + "=" + System.Text.Json.JsonSerializer.Serialize(value);
     }
 
     /// <summary>Runs a node until its ActorSystem terminates (stop command, Ctrl+C, downed); returns its <see cref="NodeExit"/> code.</summary>

@@ -37,7 +37,7 @@ internal static class TrainCommand
         var maxSteps = new Option<long?>("--max-steps") { Description = "Total steps (overrides trainer.max-steps)." };
         var runDir = new Option<string?>("--run-dir") { Description = "Use this (new or empty) directory instead of runs/<timestamp>_<name>_<precision>." };
         var runs = new Option<string?>("--runs") { Description = "Parent folder for new run directories (default runs)." };
-        var weights = new Option<string?>("--weights") { Description = "Folder with the LPIPS weight files (default $LITEVAE_WEIGHTS or ~/.cache/litevae/weights)." };
+        var weights = new Option<string?>("--weights-dir") { Description = "Folder with the LPIPS weight files (default $LITEVAE_WEIGHTS or ~/.cache/litevae/weights; see `litevae weights list`)." };
         // Test hook: slows checkpoint writing down so a test can kill the process mid-write.
         var writeDelay = new Option<int>("--debug-checkpoint-file-delay-ms") { Hidden = true, DefaultValueFactory = _ => 0 };
         var otlp = TelemetryOptions.Otlp();

@@ -22,7 +22,7 @@ internal static class WeightsCommand
 
     private static Command List()
     {
-        var folder = new Option<string?>("--weights") { Description = $"Weights folder (default: ${WeightsFolder.EnvironmentVariable}, else ~/.cache/litevae/weights)." };
+        var folder = new Option<string?>("--weights-dir") { Description = $"Weights folder (default: ${WeightsFolder.EnvironmentVariable}, else ~/.cache/litevae/weights)." };
         var command = new Command("list", "Show which well-known weight files are present in the weights folder.");
         command.Options.Add(folder);
         Cli.SetAction(command, parse =>

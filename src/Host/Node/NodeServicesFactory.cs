@@ -45,6 +45,14 @@ public static class NodeServicesFactory
         return string.Join('\n', lines);
     }
 
+    /// <summary>The folders the run's own (absolute, local) data and eval-data sources live in: an `eval --cluster
+    /// --data` may name shards there without a data-roots entry, since the run reads them anyway.</summary>
+    private static List<string> SourceFolders(LiteVae.Actors.ExperimentConfig c) =>
+        c.Data.Source.Concat(c.EvalData?.Source ?? [])
+            .Where(s => !TarShard.IsHttp(s) && Path.IsPathRooted(s))
+            .Select(s => Directory.Exists(s) ? s : Path.GetDirectoryName(s))
+            .OfType<string>().Distinct().ToList();
+
     /// <summary>
     /// The run plan: a resumed run takes the config saved in its directory (never the flags), a new run
     /// gets runs/&lt;yyyyMMdd-HHmmss&gt;_&lt;name&gt;_&lt;precision&gt;/ with the resolved config written into it. The training
@@ -91,6 +99,6 @@ public static class NodeServicesFactory
                                       "--set 'data.source=\"path/train-{000000..000099}.tar\"'.");
         var order = c.Data.CreateOrder(index, DataUse.Train);
         return new RunPlan(text, Path.GetFullPath(runDir), order.Fingerprint, order.SamplesPerEpoch, shards.Count, c.Data.BatchSize, c.Run.MaxSteps,
-            checked((int)c.Checkpoint.EverySteps), c.Run.LogEvery, EvalEachCheckpoint: c.EvalData is not null && c.Eval.Images > 0);
+            checked((int)c.Checkpoint.EverySteps), c.Run.LogEvery, EvalEachCheckpoint: c.EvalData is not null && c.Eval.Images > 0, SourceFolders(c));
     }
 }

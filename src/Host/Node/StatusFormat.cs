@@ -9,6 +9,16 @@ public static class StatusFormat
 {
     private static readonly CultureInfo Inv = CultureInfo.InvariantCulture;
 
+    private static readonly System.Text.Json.JsonSerializerOptions JsonOptions = new()
+    {
+        WriteIndented = true,
+        PropertyNamingPolicy = System.Text.Json.JsonNamingPolicy.SnakeCaseLower,
+        DictionaryKeyPolicy = null,   // loss and reason names stay as the trainer writes them
+    };
+
+    /// <summary>The whole status as JSON (snake_case names; the sample counts are for the whole run).</summary>
+    public static string Json(ClientProtocol.ClusterStatus s) => System.Text.Json.JsonSerializer.Serialize(s, JsonOptions);
+
     public static string Status(ClientProtocol.ClusterStatus s)
     {
         var b = new StringBuilder();

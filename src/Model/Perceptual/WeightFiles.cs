@@ -22,7 +22,7 @@ public sealed record PretrainedFileInfo(PretrainedFile Id, string Stem, string U
 /// <summary>
 /// Finds pretrained weight files in one folder under well-known names (e.g.
 /// <c>vgg16-397923af.pth</c>, or its conversion <c>vgg16-397923af.safetensors</c>). Which folder is
-/// the host's decision (<c>--weights</c>, <c>$LITEVAE_WEIGHTS</c>, else <c>~/.cache/litevae/weights</c>,
+/// the host's decision (<c>--weights-dir</c>, <c>$LITEVAE_WEIGHTS</c>, else <c>~/.cache/litevae/weights</c>,
 /// see <see cref="DefaultFolder"/>); this class only looks and explains what it did not find.
 /// </summary>
 public sealed class WeightFiles
@@ -43,7 +43,7 @@ public sealed class WeightFiles
     ];
 
     /// <param name="folder">The weights folder.</param>
-    /// <param name="origin">How the folder was chosen, for messages (e.g. "$LITEVAE_WEIGHTS", "--weights", "default").</param>
+    /// <param name="origin">How the folder was chosen, for messages (e.g. "$LITEVAE_WEIGHTS", "--weights-dir", "default").</param>
     public WeightFiles(string folder, string origin)
     {
         Folder = Path.GetFullPath(folder);
@@ -73,7 +73,7 @@ public sealed class WeightFiles
         return Availability<string>.Unavailable(
             $"{info.Stem}.pth (or {info.Stem}.safetensors) not found in {Folder} (weights folder: {Origin}). " +
             $"It holds the {info.Purpose}; download {info.Url} into that folder as {info.Stem}.pth" +
-            $" (optionally convert it once with `litevae weights convert`), or point --weights / LITEVAE_WEIGHTS at a folder that has it.");
+            $" (optionally convert it once with `litevae weights convert`), or point --weights-dir / LITEVAE_WEIGHTS at a folder that has it.");
     }
 
     /// <summary>

@@ -59,7 +59,7 @@ public sealed class WeightsCommandTests : IDisposable
         var previous = Console.Out;
         var captured = new StringWriter();
         Console.SetOut(captured);
-        try { Assert.Equal(0, Program.Main(["weights", "list", "--weights", _dir])); }
+        try { Assert.Equal(0, Program.Main(["weights", "list", "--weights-dir", _dir])); }
         finally { Console.SetOut(previous); }
         string text = captured.ToString();
         Assert.Contains("found    lpips-v0.1-vgg.pth", text);

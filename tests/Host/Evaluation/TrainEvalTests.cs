@@ -43,7 +43,7 @@ public sealed class TrainEvalTests : IDisposable
         string run = _dir.File("run"), noWeights = _dir.File("no-weights");
         Directory.CreateDirectory(noWeights);
         var (code, output) = Train([
-            "--config", "configs/quickstart.conf", "--run-dir", run, "--device", "cpu", "--max-steps", "2", "--weights", noWeights,
+            "--config", "configs/quickstart.conf", "--run-dir", run, "--device", "cpu", "--max-steps", "2", "--weights-dir", noWeights,
             "--set", $"data.resolution={Res}", "--set", "data.batch-size=4", "--set", "data.decode-workers=1",
             "--set", $"eval-data.resolution={Res}", "--set", "eval.images=6", "--set", "eval.grid-images=3",
             "--set", "checkpoint.every-steps=1", "--set", "checkpoint.keep-last=10", "--set", "trainer.log-every=1",

@@ -18,6 +18,7 @@ namespace LiteVae.Host.Tests.Security;
 /// path and size limits on commands, and a node that carries on after every refusal.
 /// </summary>
 [System.Runtime.Versioning.UnsupportedOSPlatform("windows")]
+[Collection(CliCollection.Name)]   // runs the CLI in-process, which redirects the console
 public sealed class SecuredClusterTests(ITestOutputHelper output) : IDisposable
 {
     private static readonly TimeSpan Quick = TimeSpan.FromSeconds(10);
@@ -197,6 +198,50 @@ public sealed class SecuredClusterTests(ITestOutputHelper output) : IDisposable
         Assert.Equal(Path.GetFullPath(run), status.RunDir);
         var stopped = await Ask<RunStopped>(node.HostPort, new RequestStop(null), owner);
         Assert.Equal(0, stopped.Step);
+    }
+
+    [Fact]
+    public async Task Eval_data_paths_mean_what_they_mean_where_typed_and_the_runs_own_data_folders_are_allowed()
+    {
+        string run = RunDir();
+        string shards = Directory.CreateDirectory(_tmp.File("shards")).FullName;
+        string other = Directory.CreateDirectory(_tmp.File("other")).FullName;
+        File.WriteAllBytes(Path.Combine(shards, "eval-000000.tar"), new byte[1024]);
+        File.WriteAllBytes(Path.Combine(other, "eval-000000.tar"), new byte[1024]);
+        await using var node = await SecuredNode.Start([SecuredNode.Preset("coordinator.conf")], Coordinator(), run, sourceFolders: [shards]);
+
+        // Typed relative to this process's working directory (not the run directory): it passes the path check,
+        // and is refused only by the next one (this test's run has no checkpoint).
+        string typed = Path.GetRelativePath(Environment.CurrentDirectory, Path.Combine(shards, "eval-000000.tar"));
+        var r = CliRunner.Run("eval", "--cluster", node.HostPort, "--run-dir", run, "--data", typed);
+        Assert.NotEqual(0, r.ExitCode);
+        Assert.Equal("error: eval: no checkpoint 'last'", r.Error.Trim());
+
+        // A folder that is neither the run's data folder nor a data root: refused, saying how to allow it.
+        r = CliRunner.Run("eval", "--cluster", node.HostPort, "--run-dir", run, "--data", Path.Combine(other, "eval-000000.tar"));
+        Assert.NotEqual(0, r.ExitCode);
+        Assert.Contains("outside the run directory", r.Error);
+        Assert.Contains($"litevae.security.data-roots=[\"{other}\"]", r.Error);
+    }
+
+    [Fact]
+    public async Task Status_json_is_one_object_with_the_run_and_its_whole_run_sample_counts()
+    {
+        string run = RunDir();
+        await using var node = await SecuredNode.Start([SecuredNode.Preset("coordinator.conf")], Coordinator(), run);
+        var r = CliRunner.Run("status", "--cluster", node.HostPort, "--run-dir", run, "--json");
+        Assert.Equal(0, r.ExitCode);
+        // The node runs in this process and logs to the same console: the object is the lines from "{" to "}".
+        var lines = r.Out.Split('\n').Select(l => l.TrimEnd('\r')).ToList();
+        int first = lines.IndexOf("{"), last = lines.IndexOf("}");
+        Assert.True(first >= 0 && last > first, r.Out);
+        using var json = System.Text.Json.JsonDocument.Parse(string.Join('\n', lines[first..(last + 1)]));
+        var root = json.RootElement;
+        Assert.Equal(Path.GetFullPath(run), root.GetProperty("run_dir").GetString());
+        Assert.Equal(10, root.GetProperty("max_steps").GetInt64());
+        Assert.Equal(0, root.GetProperty("data").GetProperty("samples_trained").GetInt64());
+        var member = Assert.Single(root.GetProperty("members").EnumerateArray().ToList());
+        Assert.Equal("Up", member.GetProperty("status").GetString());
     }
 
     [Fact]

@@ -29,11 +29,13 @@ public sealed class SecuredNode : IAsyncDisposable
 
     /// <param name="hocon">Node files layered in order (hocon/… presets, hocon/tls.conf).</param>
     /// <param name="runDir">Coordinator nodes: the run directory (its run-token is created there).</param>
-    public static async Task<SecuredNode> Start(string[] hocon, IEnumerable<string> sets, string? runDir, bool insecure = false)
+    /// <param name="sourceFolders">Coordinator nodes: the folders of the run's own data sources (RunPlan.SourceFolders).</param>
+    public static async Task<SecuredNode> Start(string[] hocon, IEnumerable<string> sets, string? runDir, bool insecure = false,
+        IReadOnlyList<string>? sourceFolders = null)
     {
         var file = HoconFile.Load(hocon, sets.Append("litevae.coordinator.leave-cluster-when-stopped = off")
                                              .Append("akka.loglevel = INFO").Append("akka.stdout-loglevel = OFF"));
-        var host = Build(file, runDir, insecure, out var started);
+        var host = Build(file, runDir, insecure, out var started, sourceFolders);
         await host.StartAsync();
         var (system, log) = await started.Task.WaitAsync(TimeSpan.FromSeconds(30));
         var cluster = Akka.Cluster.Cluster.Get(system);
@@ -43,11 +45,12 @@ public sealed class SecuredNode : IAsyncDisposable
     }
 
     /// <summary>Builds (does not start) the node: what `litevae node` does before it listens.</summary>
-    public static IHost Build(HoconFile file, string? runDir, bool insecure, out TaskCompletionSource<(ActorSystem, ConcurrentQueue<string>)> started)
+    public static IHost Build(HoconFile file, string? runDir, bool insecure, out TaskCompletionSource<(ActorSystem, ConcurrentQueue<string>)> started,
+        IReadOnlyList<string>? sourceFolders = null)
     {
         var options = NodeOptions.Bind(file);
         var store = new FolderStore();
-        var plan = runDir is null ? null : new Func<RunPlan>(() => new RunPlan("litevae.test = 1", runDir, "none", 10, 1, 4, 10, 5, 1, false));
+        var plan = runDir is null ? null : new Func<RunPlan>(() => new RunPlan("litevae.test = 1", runDir, "none", 10, 1, 4, 10, 5, 1, false, sourceFolders));
         var services = new NodeServices(store, () => throw new InvalidOperationException("no trainer in this test"),
             (_, _) => throw new InvalidOperationException("no data in this test"), _ => throw new InvalidOperationException("no eval in this test"), plan);
         var tcs = new TaskCompletionSource<(ActorSystem, ConcurrentQueue<string>)>(TaskCreationOptions.RunContinuationsAsynchronously);

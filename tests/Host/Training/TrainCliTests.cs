@@ -254,7 +254,7 @@ public sealed partial class TrainCliTests : IDisposable
     {
         string empty = Path.Combine(_dir, "no-weights");
         Directory.CreateDirectory(empty);
-        var args = Tiny.Concat(["--set", "loss.perceptual=vgg", "--set", "loss.perceptual-weight=1.0", "--weights", empty,
+        var args = Tiny.Concat(["--set", "loss.perceptual=vgg", "--set", "loss.perceptual-weight=1.0", "--weights-dir", empty,
             "--run-dir", Path.Combine(_dir, "nolpips")]);
         var (code, output) = Run(args, timeoutSeconds: 180);
         Assert.Equal(1, code);
