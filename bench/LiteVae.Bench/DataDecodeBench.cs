@@ -21,6 +21,12 @@ public sealed class DataDecodeBench : IBenchmark
     public string Name => "data-decode";
     public string Description => "JPEG decode + rescale + crop vs Python PIL (images/s per core and all cores)";
 
+    public string Usage => """
+        usage: litevae-bench data-decode [--resolution 256] [--threads 1,16] [--seconds S] [--rounds N] [--shards FILE | --folder DIR]
+               [--python python3 | --no-python] [--output FILE]
+        The bundled sample photos unless --shards/--folder; PIL does the same work on the same files in the same run (needs python3 with Pillow).
+        """;
+
     private sealed record Plan(int Image, int ResizedWidth, int ResizedHeight, int X, int Y, bool Flip);
 
     /// <summary>Images per wall-clock second and per CPU second (process time); peak RSS for Python rows.</summary>

@@ -28,6 +28,14 @@ internal sealed class DataParallelBench : IBenchmark
 
     public string Description => "data-parallel training over N ranks (NCCL or TCP): checks, all-reduce, img/s scaling";
 
+    public string Usage => """
+        usage: litevae-bench data-parallel [--device cpu|cuda] [--ranks 1,2] [--mode processes|threads] [--ranks-per-gpu N] [--backend ...]
+               [--model tiny|s|b] [--size 256] [--batch 16] [--precision fp32|bf16] [--discriminator ...] [--steps N] [--warmup N]
+               [--allreduce-mb LIST] [--workloads LIST] [--nccl-library PATH] [--timeout-s N]
+        GPU: --device cuda --ranks 1,2 --model b --size 256 --batch 16 --precision bf16
+        CPU: --device cpu --ranks 1,2 --model tiny --size 32 --batch 2 --steps 5 --warmup 1
+        """;
+
     private const string ResultPrefix = "RESULT ";
 
     public int Run(string[] args)

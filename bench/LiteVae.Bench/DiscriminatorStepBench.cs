@@ -18,6 +18,11 @@ internal sealed class DiscriminatorStepBench : IBenchmark
 {
     public string Name => "disc-step";
 
+    public string Usage => """
+        usage: litevae-bench disc-step [--kinds patchgan,unetgan-s,...] [--batch 16] [--size 256] [--steps 20] [--warmup 3]
+               [--device cpu|cuda] [--dtype fp32|bf16]
+        """;
+
     public string Description => "discriminator training step (2 forwards, backward, Adam) per kind";
 
     private static readonly string[] AllKinds = ["patchgan", "unetgan-s", "unetgan-m", "unetgan-l", "gigagan"];

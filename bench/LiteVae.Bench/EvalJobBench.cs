@@ -249,7 +249,7 @@ internal sealed class EvalJobBench : IBenchmark
         return sb.ToString();
     }
 
-    private const string Usage =
+    public string Usage =>
         "usage: litevae-bench eval-job [--device auto|cpu|cuda[:N]] [--preset b|s|m|l|quickstart] [--resolution 256] [--batch 32] [--repeat 32]\n" +
         "       [--data samples/shards/eval-000000.tar] [--weights DIR] [--checkpoint model.safetensors] [--precision fp32|bf16]\n" +
         "       [--lpips vgg|alex|none] [--no-rfid] [--workers N] [--threads N] [--out bench/results]\n" +

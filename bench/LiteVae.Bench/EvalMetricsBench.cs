@@ -21,6 +21,10 @@ internal sealed class EvalMetricsBench : IBenchmark
 
     public string Description => "img/s of PSNR, SSIM, MS-SSIM, LPIPS and FID Inception at 256² (tiny on CPU, full on GPU)";
 
+    public string Usage => """
+        usage: litevae-bench eval-metrics [--size 256] [--batch N] [--iters N] [--warmup N] [--device cpu|cuda] [--weights DIR] [--out FILE]
+        """;
+
     public int Run(string[] args)
     {
         var opts = Options.Parse(args);

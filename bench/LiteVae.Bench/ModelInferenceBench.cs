@@ -161,7 +161,7 @@ public sealed class ModelInferenceBench : IBenchmark
         return $"{cpu} ({Environment.ProcessorCount} cores, {get_num_threads()} torch threads)";
     }
 
-    private const string Usage =
+    public string Usage =>
         "usage: litevae-bench model-inference [--device auto|cpu|cuda[:N]] [--resolution 256] [--batch 64] [--iters 20] [--warmup 5]\n" +
         "       [--precision fp32,bf16] [--layout nchw,channels_last] [--parts encoder,decoder] [--out bench/results] [--threads N]\n" +
         "CPU smoke run: --device cpu --resolution 64 --batch 2 --iters 2 --warmup 1 --precision fp32 (bf16 convs are very slow on most CPUs).";

@@ -29,6 +29,11 @@ internal sealed class PipelineBench : IBenchmark
 {
     public string Name => "pipeline";
 
+    public string Usage => """
+        usage: litevae-bench pipeline [--source "samples/shards/train-*.tar"] [--resolution 128] [--batch 16] [--steps 60]
+               [--step-ms 0] [--workers 1,2,4,8] [--remote] [--out FILE]
+        """;
+
     public string Description => "images/s and data wait of the real data path by decode-worker count, in one process and across two; buffers held";
 
     private sealed record Opts(string Source, int Resolution, int Batch, int Steps, int StepMs, int[] Workers, bool Remote, string? Out)

@@ -16,6 +16,12 @@ public static class Program
                 Console.Error.WriteLine($"  {b.Name,-16} {b.Description}");
             return args.Length == 0 || args[0] is "--help" or "-h" ? 0 : 2;
         }
+        if (args.Skip(1).Any(a => a is "--help" or "-h"))
+        {
+            // Never start a benchmark when asked for help (a soak runs for an hour).
+            Console.WriteLine($"litevae-bench {bench.Name}: {bench.Description}\n\n{bench.Usage}");
+            return 0;
+        }
         try
         {
             return bench.Run(args[1..]);
@@ -33,6 +39,8 @@ public interface IBenchmark
 {
     string Name { get; }
     string Description { get; }
+    /// <summary>The options, for --help.</summary>
+    string Usage { get; }
     int Run(string[] args);
 }
 

@@ -32,6 +32,11 @@ internal sealed class TracingOverheadBench : IBenchmark
 {
     public string Name => "tracing-overhead";
 
+    public string Usage => """
+        usage: litevae-bench tracing-overhead [--config configs/quickstart.conf] [--set key=value]... [--weights DIR]
+               [--steps 40] [--blocks 4] [--warmup 5] [--part all|overhead|metrics] [--shards LIST] [--metric-steps 30] [--slow-ms 400] [--out FILE]
+        """;
+
     public string Description => "training throughput of the real trainer with tracing (OTLP export) on vs off; must differ by < 2%";
 
     private sealed record Opts(string Config, string[] Sets, string? Weights, int Steps, int Blocks, int Warmup, string? Out,

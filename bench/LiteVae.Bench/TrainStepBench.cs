@@ -27,6 +27,25 @@ public sealed class TrainStepBench : IBenchmark
     public string Name => "train-step";
     public string Description => "full LiteVAE-B + PatchGAN + LPIPS training step: img/s, memory, time breakdown";
 
+    public string Usage => """
+        litevae-bench train-step [options]
+          --device cuda|cpu          (default: cuda if available)
+          --resolution N             image side (default 256)
+          --batch N                  (default 16)
+          --precision LIST           fp32,bf16,fp16 (default fp32,bf16)
+          --channels-last on|off|both|all|every  (default every on GPU, off on CPU); on = channels-last
+                                     decoder, D and LPIPS with an NCHW encoder (the trainer's
+                                     default), all = the encoder too, every = off, on and all
+          --d-freeze requires-grad|zero-grad|both  how D is kept out of the G step (default requires-grad)
+          --steps N --warmup N       timed and untimed steps (default 20 / 5)
+          --profile-steps N          steps of the synchronised breakdown pass (default 3; 0 = none)
+          --encoder S|B|M|L          (default B)   --disc patchgan|none (default patchgan)
+          --weights DIR              folder with vgg16-397923af.pth and lpips-v0.1-vgg.pth; without
+                                     it LPIPS runs with random weights (timing only, labelled)
+          --cudnn-benchmark on|off   cuDNN autotuner through libtorch's setBenchmarkCuDNN (default on)
+          --out FILE                 JSON results (default bench/results/train-step-<time>.json)
+        """;
+
     // PyTorch reference (open-litevae code, PyTorch 2.11 eager, H100, batch 16 at 256²), platform README.
     private static readonly (string Label, double ImagesPerSecond)[] Peers =
     [
@@ -50,28 +69,6 @@ public sealed class TrainStepBench : IBenchmark
     public int Run(string[] args)
     {
         var opts = Args.Parse(args);
-        if (opts.Has("help"))
-        {
-            Console.WriteLine("""
-                litevae-bench train-step [options]
-                  --device cuda|cpu          (default: cuda if available)
-                  --resolution N             image side (default 256)
-                  --batch N                  (default 16)
-                  --precision LIST           fp32,bf16,fp16 (default fp32,bf16)
-                  --channels-last on|off|both|all|every  (default every on GPU, off on CPU); on = channels-last
-                                             decoder, D and LPIPS with an NCHW encoder (the trainer's
-                                             default), all = the encoder too, every = off, on and all
-                  --d-freeze requires-grad|zero-grad|both  how D is kept out of the G step (default requires-grad)
-                  --steps N --warmup N       timed and untimed steps (default 20 / 5)
-                  --profile-steps N          steps of the synchronised breakdown pass (default 3; 0 = none)
-                  --encoder S|B|M|L          (default B)   --disc patchgan|none (default patchgan)
-                  --weights DIR              folder with vgg16-397923af.pth and lpips-v0.1-vgg.pth; without
-                                             it LPIPS runs with random weights (timing only, labelled)
-                  --cudnn-benchmark on|off   cuDNN autotuner through libtorch's setBenchmarkCuDNN (default on)
-                  --out FILE                 JSON results (default bench/results/train-step-<time>.json)
-                """);
-            return 0;
-        }
         string device = opts.Get("device", cuda.is_available() ? "cuda" : "cpu");
         var s = new Settings(device, opts.Int("resolution", 256), opts.Int("batch", 16), opts.Int("steps", 20), opts.Int("warmup", 5),
             opts.Int("profile-steps", 3), opts.Get("encoder", "B"), opts.Get("disc", "patchgan"), opts.GetOrNull("weights"),

@@ -25,6 +25,11 @@ internal sealed class SoakBench : IBenchmark
     public string Name => "soak";
     public string Description => "chaos soak of a CPU cluster (kill -9 nodes, full disk, a cut-off node); --minutes N (not CI)";
 
+    public string Usage => """
+        usage: litevae-bench soak [--minutes 60] [--kill-every-s 60]
+        Run as root for the full-disk step (its own tmpfs) and the network cut (a network namespace); writes bench/results/soak-<date>.md.
+        """;
+
     private static readonly CultureInfo Inv = CultureInfo.InvariantCulture;
     private readonly List<SoakProcess> _all = [];
     private readonly List<SoakProcess> _live = [];
