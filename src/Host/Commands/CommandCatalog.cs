@@ -20,6 +20,7 @@ internal static class CommandCatalog
         yield return ReconstructCommand.Create();
         yield return TrainCommand.Create();
         yield return NodeCommand.Create();
+        yield return LaunchCommand.Create();
         yield return ShardsCommand.Create();
         yield return CompareCommand.Create();
         yield return CertsCommand.Create();

@@ -84,14 +84,21 @@ public sealed partial class NodeProcess : IDisposable
         foreach (var n in nodes) n._process.WaitForExit(10_000);
     }
 
-    /// <summary>SIGSTOP / SIGCONT: the process freezes (heartbeats stop) without dying, as in a long pause or a cut link.</summary>
+    /// <summary>Sends a signal by name: STOP / CONT freeze and thaw it (heartbeats stop, as in a long pause or a cut
+    /// link), TERM asks it to stop.</summary>
     public void Signal(string signal)
     {
         using var kill = Process.Start(new ProcessStartInfo("kill", $"-{signal} {_process.Id}") { UseShellExecute = false })!;
         kill.WaitForExit();
     }
 
-    public bool WaitForExit(TimeSpan timeout) => _process.WaitForExit((int)timeout.TotalMilliseconds);
+    /// <summary>Waits for the process to end; when it has, its output is read to the end too.</summary>
+    public bool WaitForExit(TimeSpan timeout)
+    {
+        if (!_process.WaitForExit((int)timeout.TotalMilliseconds)) return false;
+        _process.WaitForExit();
+        return true;
+    }
 
     /// <summary>Runs a short CLI command (status, eval, …) to completion.</summary>
     public static (int Code, string Output) Run(TimeSpan timeout, params string[] args)
