@@ -139,8 +139,9 @@ public static class CheckpointGuard
 
     private static CheckpointRefusedException PickleRefused(string path, string why) =>
         new($"{path}: refused, {why}: PyTorch pickle checkpoints can run arbitrary code when loaded, so LiteVae never loads them " +
-            "as checkpoints. Use a LiteVae checkpoint (checkpoints/step-N/model.safetensors). Only for pretrained perceptual " +
-            "weights (LPIPS, FID Inception) is there a converter: `litevae weights convert in.pth out.safetensors`.", RefusalReason.UnsafeFormat);
+            "as checkpoints. Use a LiteVae checkpoint (checkpoints/step-N/model.safetensors); an open-litevae/Lightning .ckpt " +
+            "converts with `litevae convert in.ckpt out.safetensors --model <config>`, pretrained perceptual weights (LPIPS, " +
+            "FID Inception) with `litevae weights convert in.pth out.safetensors`; neither runs pickle code.", RefusalReason.UnsafeFormat);
 
     private static void CheckHeaderLength(string path, long limit)
     {

@@ -195,6 +195,12 @@ public sealed class InteropCommandTests : IDisposable
         // The output names its model: encode needs no --model (dct_levels 1: any even size).
         AssertOk(CliRunner.Run("encode", "--weights", output, "--device", "cpu", "--input", _images, "--output", _dir.File("l.safetensors")));
 
+        // --only-model keeps the autoencoder's own keys.
+        string onlyModel = _dir.File("only.safetensors");
+        AssertOk(CliRunner.Run("convert", Fixture("tiny-lightning.ckpt"), onlyModel, "--model", conf, "--only-model"));
+        var kept = Safetensors.ReadHeader(onlyModel).Entries.Select(e => e.Name).ToList();
+        Assert.Equal(expected.Keys.Where(k => k.Split('.')[0] is "encoder" or "decoder" or "quantizer"), kept);
+
         // A config that does not fit is an error naming a key.
         r = CliRunner.Run("convert", Fixture("tiny-lightning.ckpt"), _dir.File("x.safetensors"), "--model", _conf);
         Assert.NotEqual(0, r.ExitCode);
