@@ -18,6 +18,8 @@ internal static class CommandCatalog
         yield return EncodeCommand.Create();
         yield return DecodeCommand.Create();
         yield return ReconstructCommand.Create();
+        yield return ConvertCommand.Create();
+        yield return LatentStatsCommand.Create();
         yield return TrainCommand.Create();
         yield return NodeCommand.Create();
         yield return LaunchCommand.Create();

@@ -4,6 +4,7 @@ using LiteVae.Data.Imaging;
 using LiteVae.Host.Inference;
 using LiteVae.Model;
 using LiteVae.Model.Checkpoints;
+using LiteVae.Model.Distributions;
 using LiteVae.Model.Imaging;
 using static TorchSharp.torch;
 
@@ -19,7 +20,7 @@ internal static class DecodeCommand
             "from a .safetensors file, e.g. one written by 'litevae encode'. An --output folder receives PNGs " +
             "(clamped to [-1, 1], mapped to 0..255 and rounded), named after the encoded files when the latents " +
             "file lists them, else 000000.png, 000001.png, ...; an --output ending in .safetensors receives tensor " +
-            "'images' (float32, N x 3 x 8h x 8w, not clamped).");
+            "'images' (float32, N x 3 x 8h x 8w, not clamped). Latents written by 'encode --scaled' are divided by their scale factor first.");
         var options = new ModelCommandOptions();
         options.AddTo(command);
         var input = new Option<string>("--input") { Description = "The latents file (.safetensors).", Required = true };
@@ -36,7 +37,16 @@ internal static class DecodeCommand
         var entry = header.Entries.FirstOrDefault(e => e.Name == "mean") ?? header.Entries.FirstOrDefault(e => e.Name == "z")
             ?? throw new ArgumentException($"{input}: no tensor 'mean' or 'z' (it has: {string.Join(", ", header.Entries.Select(e => e.Name))}).");
         int batch = options.BatchSize(parse);
-        using var model = options.LoadModel(parse, out var device, out var dtype);
+        using var model = options.LoadModel(parse, ModelPart.Decoder, out var device, out var dtype);
+        double unscale = 1.0;
+        if (header.Metadata.TryGetValue(EncodeCommand.ScaledKey, out var scaled) && scaled == "true")
+        {
+            if (!header.Metadata.TryGetValue(LatentStatistics.ScaleFactorKey, out var text)
+                || !double.TryParse(text, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out double f) || !(f > 0))
+                throw new ArgumentException($"{input}: marked as scaled ({EncodeCommand.ScaledKey}) but without a valid {LatentStatistics.ScaleFactorKey}; re-encode it.");
+            unscale = 1.0 / f;
+            Console.WriteLine($"latents were scaled by {f:G6} at encode time: dividing by it before decoding.");
+        }
         int nz = model.Config.EmbedDim;
         if (entry.Shape.Length != 4 || entry.Shape[1] != nz || entry.Shape[0] < 1)
             throw new ArgumentException($"{input}: tensor '{entry.Name}' has shape [{string.Join(", ", entry.Shape)}]; this model decodes N x {nz} x h x w latents.");
@@ -57,6 +67,7 @@ internal static class DecodeCommand
                     using var scope = NewDisposeScope();
                     long n = Math.Min(batch, latents.shape[0] - start);
                     var z = latents.narrow(0, start, n).to(dtype, device);
+                    if (unscale != 1.0) z = z.mul(unscale);
                     var images = model.Decode(z);
                     if (toTensorFile)
                         decoded.Add(scope.MoveToOuter(images.to(float32).cpu()));

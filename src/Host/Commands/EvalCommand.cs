@@ -36,7 +36,8 @@ internal static class EvalCommand
         };
         var data = new Option<string?>("--data") { Description = "Evaluation images: WebDataset shards (a .tar, a brace pattern, a folder of .tar) or a folder of images. Default: the config's eval-data. " +
             "With --cluster: relative to where you type it; it must lie in the run directory, a folder of the run's data or eval-data source, or a litevae.security.data-roots folder." };
-        var model = new Option<string?>("--model") { Description = "Model config (HOCON). Needed for a bare weights file; for a run's checkpoint it replaces the checkpoint's own config." };
+        var model = new Option<string?>("--model") { Description = "Model config (HOCON). Needed for a bare weights file that does not carry its config (metadata litevae.model); " +
+                                                                 "for a run's checkpoint or a file that carries one, it replaces that config (--model wins)." };
         var resolution = new Option<int>("--resolution") { Description = "Evaluation size: resize the short side, centre crop (spec 10.1: 256).", DefaultValueFactory = _ => 256 };
         var batch = new Option<int>("--batch") { Description = "Images per batch.", DefaultValueFactory = _ => 16 };
         var limit = new Option<long?>("--limit") { Description = "Evaluate only the first N images." };

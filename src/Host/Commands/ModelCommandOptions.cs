@@ -1,6 +1,7 @@
 using LiteVae.Model;
 using System.CommandLine;
 using LiteVae.Host.Inference;
+using LiteVae.Model.Checkpoints;
 using static TorchSharp.torch;
 
 namespace LiteVae.Host.Commands;
@@ -8,16 +9,17 @@ namespace LiteVae.Host.Commands;
 /// <summary>Options shared by encode, decode and reconstruct.</summary>
 internal sealed class ModelCommandOptions
 {
-    public Option<string> Model { get; } = new("--model")
+    public Option<string?> Model { get; } = new("--model")
     {
-        Description = "Model config (HOCON), e.g. configs/model/litevae-b-f8c12.conf.",
-        Required = true,
+        Description = "Model config (HOCON), e.g. configs/model/litevae-b-f8c12.conf. Optional for files LiteVae wrote (checkpoints, " +
+                      "convert, latent-stats): they carry their config (metadata litevae.model). If both are there, --model wins.",
     };
 
     public Option<string> Weights { get; } = new("--weights")
     {
-        Description = "Weights (.safetensors) under the reference key names encoder.*, decoder.* (and quantizer.* with use_quant); " +
-                      "loaded strictly. Other keys, such as a training checkpoint's loss.*, are ignored.",
+        Description = "Weights (.safetensors) under the reference key names encoder.*, decoder.* (and quantizer.* with use_quant). " +
+                      "The part the command runs is loaded strictly (encode: encoder.* + quantizer.quant_conv.*; decode: decoder.* + " +
+                      "quantizer.post_quant_conv.*; reconstruct: both); other keys, such as a training checkpoint's loss.*, are ignored.",
         Required = true,
     };
 
@@ -55,10 +57,13 @@ internal sealed class ModelCommandOptions
         return batch;
     }
 
-    public Model.LiteAutoencoder LoadModel(ParseResult parse, out Device device, out ScalarType dtype)
+    public Model.LiteAutoencoder LoadModel(ParseResult parse, ModelPart part, out Device device, out ScalarType dtype)
     {
         device = DeviceChoice.Parse(parse.GetValue(Device)!);
         dtype = DeviceChoice.ParsePrecision(parse.GetValue(Precision)!);
-        return ModelLoader.Load(parse.GetValue(Model)!, parse.GetValue(Weights)!, device, dtype);
+        return ModelLoader.Load(parse.GetValue(Model), parse.GetValue(Weights)!, device, dtype, part);
     }
+
+    /// <summary>Where the model config came from, for output metadata: the --model path, or the weights file.</summary>
+    public string ModelSource(ParseResult parse) => parse.GetValue(Model) ?? $"embedded in {parse.GetValue(Weights)}";
 }

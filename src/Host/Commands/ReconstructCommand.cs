@@ -2,6 +2,7 @@ using System.CommandLine;
 using LiteVae.Data.Imaging;
 using LiteVae.Host.Inference;
 using LiteVae.Model;
+using LiteVae.Model.Checkpoints;
 using LiteVae.Model.Imaging;
 using static TorchSharp.torch;
 
@@ -38,7 +39,7 @@ internal static class ReconstructCommand
         if (targets.Distinct().Count() != targets.Count)
             throw new ArgumentException($"{input}: two inputs differ only in extension and would write the same .png; rename one.");
         int batch = options.BatchSize(parse);
-        using var model = options.LoadModel(parse, out var device, out _);
+        using var model = options.LoadModel(parse, ModelPart.Both, out var device, out _);
         int multiple = model.Config.Encoder.Downsampling;
         (int, int)? size = null;
         int done = 0;

@@ -46,6 +46,13 @@ public static class ModelConfigBinder
         return Wrap(file, () => new AutoencoderConfig(embedDim, useQuant, encoder, decoder));
     }
 
+    /// <summary>
+    /// A model config embedded in a weights file (JSON under <c>litevae.model</c>, see ModelConfigJson): JSON is
+    /// HOCON, so it is bound and validated exactly as the <c>model</c> section of a config file.
+    /// </summary>
+    public static AutoencoderConfig FromJson(string json, string source) =>
+        Bind(HoconFile.Parse("model = " + json, source));
+
     /// <param name="outChannels">The encoder's output width (2 x embed_dim without quant convs).</param>
     public static EncoderConfig BindEncoder(HoconFile file, int outChannels)
     {

@@ -34,7 +34,7 @@ internal sealed class CheckpointEvaluation : IEvalJob
         _model = source.Load(device, ScalarType.Float32);
         try
         {
-            var reported = new ReportCheckpoint(source.Description, source.WeightsPath, _step, request.RunDir, source.ConfigPath);
+            var reported = new ReportCheckpoint(source.Description, source.WeightsPath, _step, request.RunDir, source.ConfigSource);
             _eval = RunEval.Start(c, checkpoint.ConfigText, new AutoencoderReconstructor(_model, device), request.RunDir, _step, reported,
                 _model.parameters().Sum(p => p.numel()), request.Data, weights);
         }

@@ -10,11 +10,15 @@ namespace LiteVae.Host.Evaluation;
 /// What `--checkpoint` (and `--model`) point at, resolved: the weights file, the model config that
 /// goes with it, and, for a checkpoint of a training run, its step and run directory (whose eval/
 /// folder receives the reports). Accepted: a run directory (its checkpoints/last), a checkpoints/
-/// folder, a checkpoints/step-NNNNNNNN directory, or a bare .safetensors file with --model.
+/// folder, a checkpoints/step-NNNNNNNN directory, or a bare .safetensors file (with --model unless it carries
+/// its config, metadata litevae.model).
 /// </summary>
 internal sealed record CheckpointSource(
-    string WeightsPath, string ConfigPath, long? Step, string? RunDir, string Label, string Description)
+    string WeightsPath, string? ConfigPath, long? Step, string? RunDir, string Label, string Description)
 {
+    /// <summary>How the report names the config: its path, or the weights file that carries it (ConfigPath null).</summary>
+    public string ConfigSource => ConfigPath ?? $"{WeightsPath} ({Model.Configs.ModelConfigJson.MetadataKey})";
+
     public const string ModelFile = "model.safetensors";
     public const string EmaFile = "ema.safetensors";
     public const string StateFile = "trainer-state.json";
@@ -28,8 +32,9 @@ internal sealed record CheckpointSource(
         if (File.Exists(checkpoint))
         {
             if (ema) throw new ArgumentException($"--ema needs a checkpoint directory (with {EmaFile}), not the file {checkpoint}.");
-            string? config = model ?? SiblingConfig(checkpoint);
-            if (config is null)
+            // The file's own config (litevae.model) before a config.conf that merely sits beside it.
+            string? config = model ?? (CarriesConfig(checkpoint) ? null : SiblingConfig(checkpoint));
+            if (config is null && !CarriesConfig(checkpoint))
                 throw new ArgumentException($"--checkpoint {checkpoint}: a bare weights file carries no model config; " +
                                             "add --model <config>, e.g. --model configs/model/litevae-b-f8c12.conf.");
             return new CheckpointSource(Path.GetFullPath(checkpoint), config, null, null,
@@ -111,6 +116,13 @@ internal sealed record CheckpointSource(
         return File.Exists(Path.Combine(parent.Parent.FullName, ConfigFile)) ? parent.Parent.FullName : null;
     }
 
+    private static bool CarriesConfig(string weightsFile)
+    {
+        if (!weightsFile.EndsWith(".safetensors", StringComparison.OrdinalIgnoreCase)) return false;
+        try { return Safetensors.ReadHeader(weightsFile).Metadata.ContainsKey(Model.Configs.ModelConfigJson.MetadataKey); }
+        catch (InvalidDataException) { return false; }   // a damaged file is reported when it is loaded
+    }
+
     private static string? SiblingConfig(string weightsFile)
     {
         string candidate = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(weightsFile))!, ConfigFile);
@@ -138,7 +150,7 @@ internal sealed record CheckpointSource(
     private Exception? Reworded(CheckpointRefusedException e) => e.Reason switch
     {
         RefusalReason.Damaged => new InvalidDataException($"{e.Message.TrimEnd('.')}: the checkpoint is damaged or not a LiteVAE weights file.", e),
-        RefusalReason.OtherModel => new ArgumentException($"{e.Message} The weights were trained with another model configuration than {ConfigPath} " +
+        RefusalReason.OtherModel => new ArgumentException($"{e.Message} The weights were trained with another model configuration than {ConfigSource} " +
                                                           "(another preset, embed_dim or width): evaluate them with the config they were trained with (--model).", e),
         _ => null,
     };

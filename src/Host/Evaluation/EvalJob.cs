@@ -47,54 +47,36 @@ internal sealed record EvalResults(MetricSummary Summary, IReadOnlyList<Evaluate
 internal sealed class EvalJob : IDisposable
 {
     private readonly EvalJobOptions _options;
-    private readonly ShardIndex _index;
-    private readonly DataPipeline _pipeline;
+    private readonly EvalImageStream _images;
     private readonly MetricSet _metrics;
     private readonly ReconstructionEvaluator _evaluator;
-    private readonly CancellationTokenSource _stop = new();
     private readonly long _total;
     private readonly Stopwatch _wall = new();
     private readonly Stopwatch _dataWait = new();
     private bool _done;
 
-    private EvalJob(EvalJobOptions options, ShardIndex index, DataPipeline pipeline, MetricSet metrics, ReconstructionEvaluator evaluator)
+    private EvalJob(EvalJobOptions options, EvalImageStream images, MetricSet metrics, ReconstructionEvaluator evaluator)
     {
-        (_options, _index, _pipeline, _metrics, _evaluator) = (options, index, pipeline, metrics, evaluator);
-        _total = options.Limit is long l ? Math.Min(l, index.TotalSamples) : index.TotalSamples;
-        // Asks for every span of the set in order; the pipeline's prefetch paces it.
-        int size = options.Data.BatchSize;
-        var ct = _stop.Token;
-        _ = Task.Run(async () =>
-        {
-            try
-            {
-                for (long start = 0; start < index.TotalSamples; start += size)
-                    await pipeline.RequestAsync(start, (int)Math.Min(size, index.TotalSamples - start), ct);
-                pipeline.Complete();
-            }
-            catch (Exception e) when (e is OperationCanceledException or InvalidOperationException) { }
-        }, ct);
+        (_options, _images, _metrics, _evaluator) = (options, images, metrics, evaluator);
+        _total = options.Limit is long l ? Math.Min(l, images.Index.TotalSamples) : images.Index.TotalSamples;
     }
 
     /// <summary>Starts reading the data. The networks stay the caller's (a training run reuses them).</summary>
     public static EvalJob Start(IReconstructor reconstructor, MetricNetworks networks, EvalJobOptions options)
     {
         if (options.Limit is < 1) throw new ArgumentException($"--limit {options.Limit}: must be at least 1.");
-        var index = options.Data.LoadIndex(_ => { });
-        if (index.TotalSamples == 0)
-            throw new InvalidDataException($"{string.Join(", ", options.Data.Source)}: no images could be read" +
-                (index.Problems.Count > 0 ? $" (e.g. {index.Problems[0]})" : " (the shards hold no samples)") +
-                ". Check the path; 'litevae shards check <shards>' lists what is wrong with a shard.");
-        var metrics = networks.NewMetricSet();
+        var images = EvalImageStream.Start(options.Data);
+        MetricSet? metrics = null;
         try
         {
+            metrics = networks.NewMetricSet();
             var evaluator = new ReconstructionEvaluator(reconstructor, metrics, options.GridImages, options.WorstImages);
-            var pipeline = DataPipeline.Start(options.Data.CreatePipelineOptions(index, DataUse.Eval));
-            return new EvalJob(options, index, pipeline, metrics, evaluator);
+            return new EvalJob(options, images, metrics, evaluator);
         }
         catch
         {
-            metrics.Dispose();
+            metrics?.Dispose();
+            images.Dispose();
             throw;
         }
     }
@@ -113,7 +95,7 @@ internal sealed class EvalJob : IDisposable
         Batch? batch;
         try
         {
-            batch = Next(ct);
+            batch = _images.Next(ct);
         }
         finally
         {
@@ -131,7 +113,7 @@ internal sealed class EvalJob : IDisposable
                 take = (int)Math.Min(take, limit - _evaluator.Count);
             var sources = new ImageSource[take];
             for (int i = 0; i < take; i++)
-                sources[i] = new ImageSource(_index.Shards[batch.Samples[i].Shard].Name, batch.Samples[i].Key);
+                sources[i] = new ImageSource(_images.Index.Shards[batch.Samples[i].Shard].Name, batch.Samples[i].Key);
             if (take > 0) _evaluator.Add(batch.Pixels.Span, take, batch.Height, batch.Width, sources);
         }
         if (_options.Limit is long l && _evaluator.Count >= l) _done = true;
@@ -157,9 +139,9 @@ internal sealed class EvalJob : IDisposable
         fidClock.Stop();
         _wall.Stop();
         double seconds = _wall.Elapsed.TotalSeconds;
-        var stats = _pipeline.Stats;
+        var stats = _images.Pipeline.Stats;
         var data = new EvalDataOutcome(_options.Data.Source, _options.Data.Resolution, _evaluator.Count, _options.Limit,
-            stats.Bad, stats.ByReason, _index.Problems.Count(p => p.Reason == BadReason.UnreadableShard && p.Key is null));
+            stats.Bad, stats.ByReason, _images.Index.Problems.Count(p => p.Reason == BadReason.UnreadableShard && p.Key is null));
         var timing = new EvalTiming(seconds, seconds > 0 ? _evaluator.Count / seconds : 0, _evaluator.ComputeTime.TotalSeconds,
             _dataWait.Elapsed.TotalSeconds, fidClock.Elapsed.TotalSeconds);
         return new EvalResults(summary, _evaluator.ImagesWorstFirst(), _evaluator.First, _evaluator.Worst,
@@ -168,44 +150,16 @@ internal sealed class EvalJob : IDisposable
 
     private string NoImages()
     {
-        var stats = _pipeline.Stats;
-        var problems = _index.Problems.Concat(stats.RecentProblems).ToList();
+        var stats = _images.Pipeline.Stats;
+        var problems = _images.Index.Problems.Concat(stats.RecentProblems).ToList();
         return $"{string.Join(", ", _options.Data.Source)}: no images could be read" +
                (problems.Count > 0 ? $" ({stats}; e.g. {problems[0]})" : " (the shards hold no image samples)") +
                ". Check the path; 'litevae shards check <shards>' lists what is wrong with a shard.";
     }
 
-    /// <summary>The next batch, blocking this thread (it owns the dispose scopes); null at the end of the data.</summary>
-    private Batch? Next(CancellationToken ct)
-    {
-        var reader = _pipeline.Batches;
-        while (true)
-        {
-            if (reader.TryRead(out var batch))
-                return batch;
-            bool more;
-            try
-            {
-                more = reader.WaitToReadAsync(ct).AsTask().GetAwaiter().GetResult();
-            }
-            catch (ChannelClosedException e) when (e.InnerException is not null)
-            {
-                ExceptionDispatchInfo.Throw(e.InnerException);
-                throw;
-            }
-            if (!more)
-            {
-                _pipeline.Completion.GetAwaiter().GetResult(); // rethrows a pipeline failure
-                return null;
-            }
-        }
-    }
-
     public void Dispose()
     {
-        _stop.Cancel();
-        _pipeline.DisposeAsync().AsTask().GetAwaiter().GetResult();
+        _images.Dispose();
         _metrics.Dispose();
-        _stop.Dispose();
     }
 }

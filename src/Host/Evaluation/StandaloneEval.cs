@@ -78,10 +78,10 @@ internal static class StandaloneEval
         span?.SetTag(TelemetryTags.BadSamples, results.Data.BadSamples);
         LiteVaeTelemetry.Default.EvalDuration.Record(clock.Elapsed.TotalSeconds, new KeyValuePair<string, object?>(TelemetryTags.Device, device.ToString()));
 
-        var checkpoint = new ReportCheckpoint(source.Description, source.WeightsPath, source.Step, source.RunDir, source.ConfigPath);
+        var checkpoint = new ReportCheckpoint(source.Description, source.WeightsPath, source.Step, source.RunDir, source.ConfigSource);
         long parameters = model.parameters().Sum(p => p.numel());
         var modelInfo = new ReportModel(model.Config.EmbedDim, parameters, request.Precision.ToLowerInvariant(), device.ToString(), request.Batch,
-            HoconFile.Load(source.ConfigPath).Section("model").Render().Replace("\r\n", "\n"));
+            ModelSectionFile(source).Section("model").Render().Replace("\r\n", "\n"));
         var report = EvalReportWriter.Build(results, request.Label ?? source.Label, checkpoint, modelInfo);
 
         string? jsonPath = request.Json;
@@ -97,6 +97,11 @@ internal static class StandaloneEval
 
     public static string StepName(long step) => $"step-{step:D8}";
 
+    /// <summary>The config file, or the JSON the weights carry read as one (JSON is HOCON).</summary>
+    private static HoconFile ModelSectionFile(CheckpointSource source) =>
+        source.ConfigPath is { } path ? HoconFile.Load(path)
+            : HoconFile.Parse("model = " + Model.Checkpoints.Safetensors.ReadHeader(source.WeightsPath).Metadata[Model.Configs.ModelConfigJson.MetadataKey], source.ConfigSource);
+
     /// <summary>The evaluation data: --data, else the checkpoint config's eval-data source; always the eval transform at --resolution.</summary>
     private static DataConfig DataFor(EvalRequest request, CheckpointSource source)
     {
@@ -107,6 +112,8 @@ internal static class StandaloneEval
         }
         else
         {
+            if (source.ConfigPath is null)
+                throw new ArgumentException($"give --data <shards or folder>: {source.WeightsPath} carries its model config but no eval-data section to take them from.");
             var file = HoconFile.Load(source.ConfigPath);
             if (!file.Has("eval-data"))
                 throw new ArgumentException($"give --data <shards or folder>: the config {source.ConfigPath} has no eval-data section to take them from.");

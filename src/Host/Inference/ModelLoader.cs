@@ -1,30 +1,56 @@
 using LiteVae.Host.Config;
 using LiteVae.Model;
 using LiteVae.Model.Checkpoints;
+using LiteVae.Model.Configs;
 using TorchSharp;
 using static TorchSharp.torch;
 
 namespace LiteVae.Host.Inference;
 
-/// <summary>Builds the autoencoder a model config describes, loads its weights strictly and moves it to a device/dtype.</summary>
+/// <summary>
+/// Builds the autoencoder a model config describes, loads its weights strictly and moves it to a device/dtype.
+/// The config comes from --model or, when that is not given, from the weights file itself (metadata
+/// <c>litevae.model</c>, which every file LiteVae writes carries).
+/// </summary>
 public static class ModelLoader
 {
-    private static readonly string[] ModelPrefixes = ["encoder.", "decoder.", "quantizer."];
-
     /// <summary>Whether a weights-file key is one of the autoencoder's own tensors; other keys (a training
     /// checkpoint's loss.* discriminator, for example) are not part of the model and are ignored.</summary>
-    public static bool OwnsKey(string key) => ModelPrefixes.Any(p => key.StartsWith(p, StringComparison.Ordinal));
+    public static bool OwnsKey(string key) => ModelPart.Both.Owns(key);
 
-    public static LiteAutoencoder Load(string modelConf, string weightsPath, Device device, ScalarType dtype)
+    /// <summary>The model config: <paramref name="modelConf"/> (HOCON) when given, else the one embedded in the weights file.</summary>
+    public static AutoencoderConfig ResolveConfig(string? modelConf, string weightsPath)
     {
-        var config = ModelConfigBinder.Bind(HoconFile.Load(modelConf));
+        if (modelConf is not null)
+            return ModelConfigBinder.Bind(HoconFile.Load(modelConf));
+        if (!File.Exists(weightsPath) && !Directory.Exists(weightsPath))
+            throw new FileNotFoundException($"{weightsPath}: weights file not found.", weightsPath);
+        CheckpointGuard.RefuseUnsafeFormat(weightsPath);
+        var header = Safetensors.ReadHeader(weightsPath);
+        if (!header.Metadata.TryGetValue(ModelConfigJson.MetadataKey, out var json))
+            throw new ArgumentException($"{weightsPath}: carries no model config (no '{ModelConfigJson.MetadataKey}' metadata; files written " +
+                "by other tools or older LiteVae versions lack it); pass --model <config>, e.g. --model configs/model/litevae-b-f8c12.conf.");
+        return ModelConfigBinder.FromJson(json, $"{weightsPath} (metadata {ModelConfigJson.MetadataKey})");
+    }
+
+    public static LiteAutoencoder Load(string? modelConf, string weightsPath, Device device, ScalarType dtype, ModelPart part = ModelPart.Both)
+    {
+        var config = ResolveConfig(modelConf, weightsPath);
         if (!File.Exists(weightsPath))
             throw new FileNotFoundException($"{weightsPath}: weights file not found.", weightsPath);
         var model = new LiteAutoencoder(config);
         try
         {
-            // Header checked against the model's state dict before any tensor is read; pickles refused.
-            CheckpointGuard.LoadInto(model, weightsPath, owns: OwnsKey);
+            // Header checked against the part's state dict before any tensor is read; pickles refused. Keys of
+            // the part that does not run are ignored, so an encoder-only file serves `encode`.
+            try
+            {
+                CheckpointGuard.LoadInto(model, weightsPath, owns: key => part.Owns(key));
+            }
+            catch (CheckpointRefusedException e) when (e.Reason == RefusalReason.OtherModel && part != ModelPart.Both)
+            {
+                throw new CheckpointRefusedException($"{e.Message} This command needs {part.Describe()}; the other half's keys may be absent.", e.Reason);
+            }
             return Place(model, device, dtype);
         }
         catch

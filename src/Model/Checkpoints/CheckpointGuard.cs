@@ -92,16 +92,18 @@ public static class CheckpointGuard
         return header;
     }
 
-    /// <summary>Verifies, then loads the expected tensors into <paramref name="module"/> (see <see cref="Verify"/>).</summary>
+    /// <summary>Verifies, then loads the expected tensors into <paramref name="module"/> (see <see cref="Verify"/>).
+    /// With <paramref name="owns"/>, only the module's keys it accepts are expected and loaded (strictly); the
+    /// module's other tensors keep their values and the file's other keys are ignored.</summary>
     public static LoadReport LoadInto(nn.Module module, string path, string prefix = "", Func<string, bool>? owns = null)
     {
-        var expected = SpecOf(module, prefix);
+        var expected = SpecOf(module, prefix).Where(s => owns is null || owns(s.Key)).ToList();
         Verify(path, expected, owns);
         var keys = expected.Select(s => s.Key).ToHashSet(StringComparer.Ordinal);
         var tensors = Safetensors.Load(path, keys.Contains);
         try
         {
-            return StateDict.Load(module, tensors, path, strict: true, prefix);
+            return StateDict.Load(module, tensors, path, strict: true, prefix, owns);
         }
         finally
         {
@@ -137,8 +139,9 @@ public static class CheckpointGuard
 
     private static CheckpointRefusedException PickleRefused(string path, string why) =>
         new($"{path}: refused, {why}: PyTorch pickle checkpoints can run arbitrary code when loaded, so LiteVae never loads them " +
-            "as checkpoints. Use a LiteVae checkpoint (checkpoints/step-N/model.safetensors). Only for pretrained perceptual " +
-            "weights (LPIPS, FID Inception) is there a converter: `litevae weights convert in.pth out.safetensors`.", RefusalReason.UnsafeFormat);
+            "as checkpoints. Use a LiteVae checkpoint (checkpoints/step-N/model.safetensors); an open-litevae/Lightning .ckpt " +
+            "converts with `litevae convert in.ckpt out.safetensors --model <config>`, pretrained perceptual weights (LPIPS, " +
+            "FID Inception) with `litevae weights convert in.pth out.safetensors`; neither runs pickle code.", RefusalReason.UnsafeFormat);
 
     private static void CheckHeaderLength(string path, long limit)
     {

@@ -18,7 +18,16 @@ public static class PyTorchFile
     private const long LegacyProtocol = 1001;
 
     /// <summary>Loads every tensor (or those <paramref name="include"/> accepts) onto the CPU, contiguous.</summary>
-    public static Dictionary<string, Tensor> Load(string path, Func<string, bool>? include = null)
+    public static Dictionary<string, Tensor> Load(string path, Func<string, bool>? include = null) =>
+        Read(path, opaqueGlobals: false, root => Flatten(root, path, include));
+
+    /// <summary>
+    /// Unpickles the file and loads the tensors <paramref name="select"/> picks out of the unpickled root.
+    /// With <paramref name="opaqueGlobals"/>, globals outside the allow-list become <see cref="OpaqueGlobal"/>
+    /// placeholders instead of stopping the load (still nothing is imported or executed); the selector must
+    /// then refuse placeholders in the part it reads.
+    /// </summary>
+    internal static Dictionary<string, Tensor> Read(string path, bool opaqueGlobals, Func<object?, Dictionary<string, TensorRef>> select)
     {
         if (!File.Exists(path))
             throw new FileNotFoundException($"{path}: file not found.", path);
@@ -28,7 +37,7 @@ public static class PyTorchFile
         file.Position = 0;
         if (n >= 4 && head[0] == 'P' && head[1] == 'K' && head[2] == 3 && head[3] == 4)
         {
-            try { return LoadZip(file, path, include); }
+            try { return LoadZip(file, path, Resolver(opaqueGlobals), select); }
             catch (InvalidDataException e) when (!e.Message.StartsWith(path, StringComparison.Ordinal))
             {
                 throw new InvalidDataException($"{path}: broken zip archive ({e.Message}); the file is probably truncated.", e);
@@ -38,13 +47,14 @@ public static class PyTorchFile
             throw new InvalidDataException($"{path}: this is PyTorch's tar format from before 2017, which is not supported; " +
                 "load it once in Python and save it again with torch.save(state_dict, path).");
         if (n >= 2 && head[0] == 0x80)
-            return LoadLegacy(file, path, include);
+            return LoadLegacy(file, path, Resolver(opaqueGlobals), select);
         throw new InvalidDataException($"{path}: not a PyTorch weights file (neither a zip archive nor a pickle stream).");
     }
 
     // ---- zip format: archive/data.pkl + archive/data/<key> per storage -------------------------------
 
-    private static Dictionary<string, Tensor> LoadZip(FileStream file, string path, Func<string, bool>? include)
+    private static Dictionary<string, Tensor> LoadZip(FileStream file, string path, Func<string, string, object?> resolve,
+        Func<object?, Dictionary<string, TensorRef>> select)
     {
         using var zip = new ZipArchive(file, ZipArchiveMode.Read, leaveOpen: true);
         var pkl = zip.Entries.FirstOrDefault(e => e.FullName.EndsWith("data.pkl", StringComparison.Ordinal) && e.FullName.Count(c => c == '/') == 1)
@@ -63,9 +73,9 @@ public static class PyTorchFile
         {
             using (var s = pkl.Open()) s.CopyTo(ms);
             ms.Position = 0;
-            root = new RestrictedUnpickler(ms, path, ResolveGlobal, Call, pid => Persistent(pid, storages, path)).Load();
+            root = new RestrictedUnpickler(ms, path, resolve, Call, pid => Persistent(pid, storages, path)).Load();
         }
-        var refs = Flatten(root, path, include);
+        var refs = select(root);
         var data = new Dictionary<string, Tensor>();
         try
         {
@@ -91,7 +101,8 @@ public static class PyTorchFile
 
     // ---- legacy format: magic, protocol, sys_info, the object, storage keys, then raw storages ------
 
-    private static Dictionary<string, Tensor> LoadLegacy(FileStream file, string path, Func<string, bool>? include)
+    private static Dictionary<string, Tensor> LoadLegacy(FileStream file, string path, Func<string, string, object?> resolve,
+        Func<object?, Dictionary<string, TensorRef>> select)
     {
         object? Plain() => new RestrictedUnpickler(file, path, (_, _) => null, (_, _) => throw new InvalidDataException($"{path}: unexpected call in the file header."), _ => null).Load();
         var magic = Plain();
@@ -103,11 +114,11 @@ public static class PyTorchFile
             throw new InvalidDataException($"{path}: big-endian tensors are not supported.");
 
         var storages = new Dictionary<string, StorageRef>();
-        var root = new RestrictedUnpickler(file, path, ResolveGlobal, Call, pid => Persistent(pid, storages, path)).Load();
+        var root = new RestrictedUnpickler(file, path, resolve, Call, pid => Persistent(pid, storages, path)).Load();
         if (Plain() is not List<object?> keys)
             throw new InvalidDataException($"{path}: the storage key list is missing (truncated file?).");
 
-        var refs = Flatten(root, path, include);
+        var refs = select(root);
         var needed = refs.Values.Select(t => t.Storage.RootKey).ToHashSet();
         var data = new Dictionary<string, Tensor>();
         try
@@ -145,9 +156,9 @@ public static class PyTorchFile
     // ---- shared pieces -------------------------------------------------------------------------------
 
     /// <summary>A storage named by a persistent id; a legacy "view" is a slice of a root storage.</summary>
-    private sealed record StorageRef(string Key, string RootKey, ScalarType DType, long Numel, long ViewOffset);
+    internal sealed record StorageRef(string Key, string RootKey, ScalarType DType, long Numel, long ViewOffset);
 
-    private sealed record TensorRef(StorageRef Storage, long Offset, long[] Shape, long[] Stride);
+    internal sealed record TensorRef(StorageRef Storage, long Offset, long[] Shape, long[] Stride);
 
     private sealed record DTypeGlobal(ScalarType DType);
 
@@ -165,6 +176,9 @@ public static class PyTorchFile
         "torch._utils._rebuild_parameter",
     ];
 
+    private static Func<string, string, object?> Resolver(bool opaqueGlobals) =>
+        opaqueGlobals ? (m, n) => ResolveGlobal(m, n) ?? new OpaqueGlobal(m, n) : ResolveGlobal;
+
     private static object? ResolveGlobal(string module, string name)
     {
         // Storages saved from a GPU are named torch.cuda.*Storage; they load onto the CPU like the rest.
@@ -175,6 +189,8 @@ public static class PyTorchFile
 
     private static object? Call(object? callable, object?[] args)
     {
+        if (callable is OpaqueGlobal og) return new OpaqueObject(og);
+        if (callable is OpaqueObject oo) return new OpaqueObject(oo.Type);
         if (callable is not PickleGlobal g) throw new InvalidDataException("a call to something that is not an allowed function");
         switch (g.ToString())
         {
@@ -229,7 +245,7 @@ public static class PyTorchFile
         _ => throw new InvalidDataException("expected a tuple of integers"),
     };
 
-    private static Dictionary<string, TensorRef> Flatten(object? root, string path, Func<string, bool>? include)
+    internal static Dictionary<string, TensorRef> Flatten(object? root, string path, Func<string, bool>? include)
     {
         if (root is not PickleDict dict)
             throw new InvalidDataException($"{path}: the file holds a {Describe(root)}, not a state dict.");
@@ -248,9 +264,11 @@ public static class PyTorchFile
         return result;
     }
 
-    private static string Describe(object? o) => o switch
+    internal static string Describe(object? o) => o switch
     {
         null => "None",
+        OpaqueObject x => $"{x.Type} object",
+        OpaqueGlobal g => $"reference to {g}",
         PickleTuple => "tuple",
         List<object?> => "list",
         _ => o.GetType().Name,

@@ -9,6 +9,28 @@ internal sealed record PickleGlobal(string Module, string Name)
     public override string ToString() => $"{Module}.{Name}";
 }
 
+/// <summary>
+/// A Python global that is not on the caller's allow-list, kept as a name only. Used where a file may
+/// hold arbitrary objects next to the part that is read (a Lightning checkpoint's hyper_parameters):
+/// nothing is imported or run, and the value can never become a tensor.
+/// </summary>
+internal sealed record OpaqueGlobal(string Module, string Name)
+{
+    public override string ToString() => $"{Module}.{Name}";
+}
+
+/// <summary>
+/// What calling or instantiating an <see cref="OpaqueGlobal"/> stands for: a placeholder. Its BUILD state
+/// is dropped; items appended or set on it (a list or dict subclass, such as Lightning's AttributeDict)
+/// are kept as plain data.
+/// </summary>
+internal sealed class OpaqueObject(OpaqueGlobal type)
+{
+    public OpaqueGlobal Type { get; } = type;
+    public PickleDict Items { get; } = new();
+    public List<object?> ListItems { get; } = [];
+}
+
 /// <summary>A Python tuple (kept apart from lists so argument shapes can be checked).</summary>
 internal sealed class PickleTuple(object?[] items)
 {
@@ -104,6 +126,7 @@ internal sealed class RestrictedUnpickler(
                 case 0x93: { var name = Pop() as string; var module = Pop() as string; Push(Resolve(module ?? "?", name ?? "?")); break; }
                 case 'R': { var args = Pop(); var f = Pop(); Push(call(f, AsTuple(args))); break; }
                 case 0x81: { var args = Pop(); var cls = Pop(); Push(call(cls, AsTuple(args))); break; } // NEWOBJ
+                case 0x92: { Pop(); var args = Pop(); var cls = Pop(); Push(call(cls, AsTuple(args))); break; } // NEWOBJ_EX (kwargs dropped)
                 case 'b': Build(Pop(), Peek()); break;
                 case 'q': _memo[ReadByte()] = Peek(); break;         // BINPUT
                 case 'r': _memo[ReadUInt32()] = Peek(); break;       // LONG_BINPUT
@@ -132,7 +155,8 @@ internal sealed class RestrictedUnpickler(
     private static void Build(object? state, object? target)
     {
         // An OrderedDict state dict carries `_metadata` (module versions) as instance state: not needed.
-        if (target is PickleDict) return;
+        // A placeholder's state is dropped with it.
+        if (target is PickleDict or OpaqueObject) return;
         throw new InvalidDataException("BUILD on an object that is not a dict");
     }
 
@@ -149,8 +173,19 @@ internal sealed class RestrictedUnpickler(
         _ => throw Bad("a call's arguments are not a tuple"),
     };
 
-    private List<object?> AsList(object? o) => o as List<object?> ?? throw Bad("APPEND to something that is not a list");
-    private PickleDict AsDict(object? o) => o as PickleDict ?? throw Bad("SETITEM on something that is not a dict");
+    private List<object?> AsList(object? o) => o switch
+    {
+        List<object?> l => l,
+        OpaqueObject x => x.ListItems,
+        _ => throw Bad("APPEND to something that is not a list"),
+    };
+
+    private PickleDict AsDict(object? o) => o switch
+    {
+        PickleDict d => d,
+        OpaqueObject x => x.Items,
+        _ => throw Bad("SETITEM on something that is not a dict"),
+    };
 
     private object? Memo(long key) => _memo.TryGetValue(key, out var v) ? v : throw Bad($"memo key {key} is missing");
 

@@ -178,5 +178,41 @@ public static class Safetensors
         stream.Flush(flushToDisk: true);
     }
 
+    /// <summary>
+    /// Replaces the metadata of a safetensors file, keeping every tensor (order, dtype, shape, bytes), atomically:
+    /// the new file is written beside it and renamed over it, so a crash leaves the old file or the new one.
+    /// </summary>
+    public static void RewriteMetadata(string path, IReadOnlyDictionary<string, string> metadata)
+    {
+        var old = ReadHeader(path);
+        var header = new Dictionary<string, object>();
+        if (metadata.Count > 0) header["__metadata__"] = metadata;
+        foreach (var e in old.Entries)
+            header[e.Name] = new { dtype = DTypeName(e.DType), shape = e.Shape, data_offsets = new[] { e.Begin, e.End } };
+        byte[] json = JsonSerializer.SerializeToUtf8Bytes(header);
+        int pad = (8 - json.Length % 8) % 8;
+        string temp = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(path))!, $".{Path.GetFileName(path)}.tmp-{Environment.ProcessId}");
+        try
+        {
+            using (var src = File.OpenRead(path))
+            using (var dst = new FileStream(temp, FileMode.Create, FileAccess.Write, FileShare.None, 1 << 20))
+            {
+                Span<byte> len = stackalloc byte[8];
+                BinaryPrimitives.WriteUInt64LittleEndian(len, (ulong)(json.Length + pad));
+                dst.Write(len);
+                dst.Write(json);
+                for (int i = 0; i < pad; i++) dst.WriteByte((byte)' ');
+                src.Position = old.DataStart;
+                src.CopyTo(dst);
+                dst.Flush(flushToDisk: true);
+            }
+            File.Move(temp, path, overwrite: true);
+        }
+        finally
+        {
+            if (File.Exists(temp)) File.Delete(temp);
+        }
+    }
+
     private static InvalidDataException Bad(string path, string what) => new($"{path}: {what}.");
 }

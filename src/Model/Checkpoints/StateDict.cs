@@ -33,10 +33,19 @@ public static class StateDict
     /// <param name="source">Where the tensors came from (a file path), used in error messages.</param>
     /// <param name="prefix">Only keys under this prefix are considered, with the prefix removed
     /// (e.g. "encoder." to load an encoder out of a whole-autoencoder file).</param>
+    /// <param name="only">Only the module's keys (with <paramref name="prefix"/>) it accepts are loaded and
+    /// checked; the others are left as they are (e.g. the decoder when only the encoder runs).</param>
     public static LoadReport Load(nn.Module module, IReadOnlyDictionary<string, Tensor> tensors, string source,
-        bool strict = true, string prefix = "")
+        bool strict = true, string prefix = "", Func<string, bool>? only = null)
     {
         var target = module.state_dict();
+        if (only is not null)
+        {
+            var kept = new Dictionary<string, Tensor>();
+            foreach (var (k, v) in target)
+                if (only(prefix + k)) kept[k] = v;
+            target = kept;
+        }
         var loaded = new List<string>();
         var missing = new List<string>();
         var mismatched = new List<string>();
@@ -58,7 +67,7 @@ public static class StateDict
                 }
                 loaded.Add(prefix + key);
             }
-            var unexpected = tensors.Keys.Where(k => k.StartsWith(prefix, StringComparison.Ordinal) && !seen.Contains(k)).ToList();
+            var unexpected = tensors.Keys.Where(k => k.StartsWith(prefix, StringComparison.Ordinal) && !seen.Contains(k) && (only is null || only(k))).ToList();
             var report = new LoadReport(loaded, missing, unexpected, mismatched);
             if (strict && !report.IsExact)
                 throw new StateDictMismatchException($"{source}: weights do not match the model. {report.Describe()}", report);

@@ -448,7 +448,13 @@ public sealed class LiteVaeTrainer : IDisposable
         var snapshot = new CheckpointSnapshot(state, configText);
         try
         {
-            var meta = new Dictionary<string, string> { ["format"] = "pt", ["litevae.step"] = Step.ToString(System.Globalization.CultureInfo.InvariantCulture) };
+            // Every file names its model, so encode/decode/eval need no --model for our own checkpoints.
+            var meta = new Dictionary<string, string>
+            {
+                ["format"] = "pt",
+                ["litevae.step"] = Step.ToString(System.Globalization.CultureInfo.InvariantCulture),
+                [Configs.ModelConfigJson.MetadataKey] = Configs.ModelConfigJson.Write(_autoencoder.Config),
+            };
             var owned = new List<Tensor>();
             snapshot.AddFile(new SnapshotFile("model.safetensors", SnapshotTensors.ModuleState(_autoencoder, _g.Slots, _g.Params, "", owned), meta), owned);
             if (_ema is not null)

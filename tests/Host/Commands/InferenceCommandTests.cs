@@ -175,7 +175,7 @@ public sealed class InferenceCommandTests : IDisposable
     {
         string weights = _dir.File("partial.safetensors");
         Safetensors.Save(weights, _model.state_dict().Where(kv => kv.Key != "decoder.conv_out.bias"));
-        var r = CliRunner.Run(["encode", "--model", _conf, "--weights", weights, "--device", "cpu", "--input", _images, "--output", _dir.File("x.safetensors")]);
+        var r = CliRunner.Run(["reconstruct", "--model", _conf, "--weights", weights, "--device", "cpu", "--input", _images, "--output", _dir.File("x")]);
         AssertOneLineError(r, weights, "missing: decoder.conv_out.bias");
     }
 

@@ -254,4 +254,20 @@ public sealed class EvalCommandTests : IDisposable
         r = CliRunner.Run(["eval", "--checkpoint", _kit.Dir.File("nothing-here"), "--model", _kit.Conf, "--data", EvalTestKit.EvalShard]);
         AssertOneLineError(r, "nothing-here", "no such weights file, checkpoint or run directory");
     }
+
+    [Fact]
+    public void AWeightsFileThatCarriesItsConfigNeedsNoModel()
+    {
+        string weights = _kit.Dir.File("self.safetensors");
+        Safetensors.Save(weights, _kit.Model.state_dict(), new Dictionary<string, string>
+        {
+            [LiteVae.Model.Configs.ModelConfigJson.MetadataKey] = LiteVae.Model.Configs.ModelConfigJson.Write(_kit.Model.Config),
+        });
+        string json = _kit.Dir.File("self.json");
+        var r = CliRunner.Run(["eval", "--checkpoint", weights, "--data", EvalTestKit.EvalShard, "--resolution", $"{Res}", "--device", "cpu",
+            "--batch", "10", "--weights-dir", _noWeights, "--no-rfid", "--lpips", "none", "--grid", "0", "--json", json]);
+        Assert.True(r.ExitCode == 0, r.Error);
+        var report = EvalReport.Read(json);
+        Assert.Contains("litevae.model", report.Checkpoint.ConfigSource);
+    }
 }

@@ -33,6 +33,7 @@ public sealed class SafeWeightsCliTests : IDisposable
         Assert.True(r.ErrorLines[0].Contains(weights), r.Error);
         Assert.Contains("can run arbitrary code", r.ErrorLines[0]);
         Assert.Contains("litevae weights convert", r.ErrorLines[0]);
+        Assert.Contains("litevae convert in.ckpt", r.ErrorLines[0]);
         Assert.False(File.Exists(_dir.File("out.safetensors")));
     }
 

@@ -115,6 +115,17 @@ public sealed class CheckpointGuardResumeTests : IDisposable
         }
     }
 
+    [Fact]
+    public void Every_weights_file_of_a_checkpoint_carries_the_model_config()
+    {
+        string dir = Checkpoint();
+        foreach (var file in new[] { "model.safetensors", "ema.safetensors" })
+        {
+            var meta = Safetensors.ReadHeader(Path.Combine(dir, file)).Metadata;
+            Assert.Equal(ModelConfigJson.Write(Tiny()), meta[ModelConfigJson.MetadataKey]);
+        }
+    }
+
     public void Dispose()
     {
         try { Directory.Delete(_dir, recursive: true); } catch (IOException) { }
