@@ -123,7 +123,9 @@ public sealed partial class Launcher
     {
         context.Cancel = true;   // this process stays until its children have ended
         int count = Interlocked.Increment(ref _signals);
-        if (count == 1 && _plan.Seed is null && _children.FirstOrDefault() is { Address: { } address })
+        Child? head;
+        lock (_children) head = _plan.Seed is null ? _children.FirstOrDefault() : null;   // may come while processes start
+        if (count == 1 && head is { Address: { } address })
         {
             Console.WriteLine("launch: stopping the run (final checkpoint, then every node leaves); again to terminate the processes");
             _ = Task.Run(() => RequestStop(address));
