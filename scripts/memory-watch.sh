@@ -8,7 +8,8 @@
 # or in /tmp/tools, and a built litevae (dotnet build src/Host -c Release). Extra node environment (e.g.
 # DOTNET_GCHeapHardLimit=0x10000000) can be passed through the environment of this script. With
 # KILL_TRAINER_EVERY_S=N the coordinator+trainer node is killed with SIGKILL and started again every N seconds
-# (the data node lives on: what does a node keep from each peer that comes and goes?).
+# (the data node lives on: what does a node keep from each peer that comes and goes?). BASE_PORT=N moves the two
+# ports (N, N+1), so two variants can run side by side.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 out="$1"; minutes="${2:-20}"; warmup="${3:-5}"
@@ -16,7 +17,7 @@ export PATH="/tmp/tools:$PATH"
 litevae=src/Host/bin/Release/net10.0/linux-x64/litevae
 [ -x "$litevae" ] || { echo "build first: dotnet build src/Host -c Release"; exit 2; }
 mkdir -p "$out"; run_dir=$(mktemp -d /tmp/litevae-memwatch-XXXX)
-base=4953; seeds="[\"127.0.0.1:$base\",\"127.0.0.1:$((base + 1))\"]"
+base="${BASE_PORT:-4953}"; seeds="[\"127.0.0.1:$base\",\"127.0.0.1:$((base + 1))\"]"
 common=(--set "litevae.node.seed-nodes=$seeds" --set "litevae.run.run-dir=\"$run_dir\"")
 experiment=(--config configs/quickstart.conf --set data.resolution=32 --set data.batch-size=2
   --set eval-data.resolution=32 --set eval-data.batch-size=4 --set eval.images=4 --set eval.grid-images=2
