@@ -51,12 +51,8 @@ internal static class LaunchCommand
     }
 
     /// <summary>runs/&lt;time&gt;_&lt;name&gt;_&lt;precision&gt;, named as `train` names it, decided here so every process uses the same one.</summary>
-    private static string NewRunName(string experiment, IReadOnlyList<string> sets)
-    {
-        var config = HoconFile.Load(experiment, sets);
-        return RunDirectory.NewName(config.String("experiment.name", Path.GetFileNameWithoutExtension(experiment)),
-            config.String("trainer.precision", "fp32"), DateTime.Now);
-    }
+    private static string NewRunName(string experiment, IReadOnlyList<string> sets) =>
+        NodeServicesFactory.NewRunName(HoconFile.Load(experiment, sets), experiment);
 
     private static List<string?> Devices(string? gpus, int? cpu)
     {

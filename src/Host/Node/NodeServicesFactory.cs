@@ -45,6 +45,11 @@ public static class NodeServicesFactory
         return string.Join('\n', lines);
     }
 
+    /// <summary>A new run's directory name, &lt;time&gt;_&lt;experiment.name&gt;_&lt;precision&gt; (also what `launch` decides up front).</summary>
+    public static string NewRunName(HoconFile experiment, string? experimentPath) =>
+        RunDirectory.NewName(experiment.String("experiment.name", Path.GetFileNameWithoutExtension(experimentPath ?? "run")),
+            experiment.String("trainer.precision", "fp32"), DateTime.Now);
+
     /// <summary>The folders the run's own (absolute, local) data and eval-data sources live in: an `eval --cluster
     /// --data` may name shards there without a data-roots entry, since the run reads them anyway.</summary>
     private static List<string> SourceFolders(LiteVae.Actors.ExperimentConfig c) =>
@@ -76,8 +81,6 @@ public static class NodeServicesFactory
         string text = File.ReadAllText(source) + (experimentSets.Count == 0 ? "" : "\n# --set\n" + string.Join("\n", experimentSets) + "\n");
         var config = HoconFile.Parse(text, source, includeRoot: Path.GetDirectoryName(Path.GetFullPath(source)));
         text = config.Render();
-        string name = config.String("experiment.name", Path.GetFileNameWithoutExtension(experimentPath ?? "run"));
-        string precision = config.String("trainer.precision", "fp32");
         var c = ExperimentConfigBinder.Bind(text, source);   // before anything is written: a bad config leaves no run directory
         // A relative data path means what it meant where the run was started: every node, a resumed run and
         // `litevae audit` read the config from elsewhere, so it is saved absolute.
@@ -86,7 +89,7 @@ public static class NodeServicesFactory
             text = HoconFile.Parse(text + "\n" + absolute, source).Render();
             c = ExperimentConfigBinder.Bind(text, source);
         }
-        runDir ??= Path.Combine(node.RunsRoot, RunDirectory.NewName(name, precision, DateTime.Now));
+        runDir ??= Path.Combine(node.RunsRoot, NewRunName(config, experimentPath));
         Directory.CreateDirectory(runDir);
         string saved = RunDirectory.ConfigOf(runDir);
         if (!File.Exists(saved)) File.WriteAllText(saved, text);

@@ -13,15 +13,6 @@ namespace LiteVae.Host.Tests.Commands;
 [Collection(CliCollection.Name)]
 public sealed class InferenceCommandTests : IDisposable
 {
-    private const string TinyConf = """
-        model {
-          embed_dim = 4
-          encoder { extractor_channels = 8, extractor_mult = [1, 2], extractor_resblocks = 1,
-                    aggregate_channels = 8, aggregate_mult = [1, 2], aggregate_resblocks = 1 }
-          decoder { channels = 8, channel_mult = [1, 1, 2, 2], num_res_blocks = 0 }
-        }
-        """;
-
     private readonly TempDir _dir = new();
     private readonly string _conf, _weights, _images;
     private readonly LiteAutoencoder _model;
@@ -29,20 +20,14 @@ public sealed class InferenceCommandTests : IDisposable
     public InferenceCommandTests()
     {
         _conf = _dir.File("tiny.conf");
-        File.WriteAllText(_conf, TinyConf);
+        File.WriteAllText(_conf, TinyModel.Conf);
         manual_seed(21);
         _model = new LiteAutoencoder(ModelConfigBinder.Bind(HoconFile.Load(_conf)));
         _model.eval();
         _weights = _dir.File("tiny.safetensors");
         Safetensors.Save(_weights, _model.state_dict());
         _images = Path.Combine(_dir.Path, "images");
-        var rng = new Random(5);
-        foreach (var name in new[] { "b.png", "a.png", "c.png" })
-        {
-            var img = RgbImage.Create(32, 24);
-            rng.NextBytes(img.Pixels);
-            ImageFile.WritePng(Path.Combine(_images, name), img);
-        }
+        TinyModel.WriteNoisePngs(_images, 32, 24, seed: 5, "b.png", "a.png", "c.png");
         File.WriteAllText(Path.Combine(_images, "notes.txt"), "not an image, ignored");
     }
 

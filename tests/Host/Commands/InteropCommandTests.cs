@@ -18,15 +18,6 @@ namespace LiteVae.Host.Tests.Commands;
 [Collection(CliCollection.Name)]
 public sealed class InteropCommandTests : IDisposable
 {
-    private const string TinyConf = """
-        model {
-          embed_dim = 4
-          encoder { extractor_channels = 8, extractor_mult = [1, 2], extractor_resblocks = 1,
-                    aggregate_channels = 8, aggregate_mult = [1, 2], aggregate_resblocks = 1 }
-          decoder { channels = 8, channel_mult = [1, 1, 2, 2], num_res_blocks = 0 }
-        }
-        """;
-
     /// <summary>The config of tests/fixtures/lightning (make_lightning_fixtures.py), as HOCON.</summary>
     private const string LightningConf = """
         model {
@@ -44,18 +35,12 @@ public sealed class InteropCommandTests : IDisposable
     public InteropCommandTests()
     {
         _conf = _dir.File("tiny.conf");
-        File.WriteAllText(_conf, TinyConf);
+        File.WriteAllText(_conf, TinyModel.Conf);
         manual_seed(77);
         _model = new LiteAutoencoder(ModelConfigBinder.Bind(HoconFile.Load(_conf)));
         _model.eval();
         _images = Path.Combine(_dir.Path, "images");
-        var rng = new Random(9);
-        foreach (var name in new[] { "a.png", "b.png", "c.png", "d.png" })
-        {
-            var img = RgbImage.Create(32, 32);
-            rng.NextBytes(img.Pixels);
-            ImageFile.WritePng(Path.Combine(_images, name), img);
-        }
+        TinyModel.WriteNoisePngs(_images, 32, 32, seed: 9, "a.png", "b.png", "c.png", "d.png");
     }
 
     public void Dispose()
@@ -211,7 +196,7 @@ public sealed class InteropCommandTests : IDisposable
     public void ConvertExportsACheckpointDirectoryWithEmaAndDiscriminator()
     {
         string step = Path.Combine(_dir.Path, "run", "checkpoints");
-        using var state = new CheckpointSnapshot(new TrainerState { Step = 42 }, TinyConf);
+        using var state = new CheckpointSnapshot(new TrainerState { Step = 42 }, TinyModel.Conf);
         var meta = new Dictionary<string, string> { [ModelConfigJson.MetadataKey] = ModelConfigJson.Write(_model.Config) };
         var model = _model.state_dict().Select(kv => new KeyValuePair<string, Tensor>(kv.Key, kv.Value.clone())).ToList();
         var ema = _model.state_dict().Select(kv => new KeyValuePair<string, Tensor>(kv.Key, kv.Value.mul(0.5))).ToList();
