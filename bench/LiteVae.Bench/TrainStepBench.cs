@@ -43,10 +43,15 @@ public sealed class TrainStepBench : IBenchmark
           --weights DIR              folder with vgg16-397923af.pth and lpips-v0.1-vgg.pth; without
                                      it LPIPS runs with random weights (timing only, labelled)
           --cudnn-benchmark on|off   cuDNN autotuner through libtorch's setBenchmarkCuDNN (default on)
+          --snapshots N              checkpoint snapshots timed after the steps (default 3; 0 = none):
+                                     the device→host copy of weights, EMA, D and Adam state that
+                                     stalls training at each checkpoint (the write runs off-thread)
           --out FILE                 JSON results (default bench/results/train-step-<time>.json)
         """;
 
     // PyTorch reference (open-litevae code, PyTorch 2.11 eager, H100, batch 16 at 256²), platform README.
+    // Constants from 2026-11-26, another day's call: printed for orientation only. A ratio is published only
+    // from a same-call run of bench/peers/torch_train_step.py (scripts/gpu/bench-suite.sh does both).
     private static readonly (string Label, double ImagesPerSecond)[] Peers =
     [
         ("PyTorch fp32 (TF32 convs)", 45.9),
@@ -56,7 +61,7 @@ public sealed class TrainStepBench : IBenchmark
     ];
 
     private sealed record Settings(string Device, int Resolution, int Batch, int Steps, int Warmup, int ProfileSteps,
-        string Encoder, string Disc, string? Weights, bool CudnnBenchmark, string? Out);
+        string Encoder, string Disc, string? Weights, bool CudnnBenchmark, int Snapshots, string? Out);
 
     private sealed record Variant(Precision Precision, bool ChannelsLast, DiscriminatorFreeze Freeze, bool EncoderChannelsLast = false)
     {
@@ -64,7 +69,11 @@ public sealed class TrainStepBench : IBenchmark
     }
 
     private sealed record Result(string Variant, double MsPerStep, double ImagesPerSecond, double? DeviceMemoryGiB,
-        IReadOnlyList<KeyValuePair<string, double>> BreakdownMs, string LpipsWeights, string? CudnnBenchmark);
+        IReadOnlyList<KeyValuePair<string, double>> BreakdownMs, string LpipsWeights, string? CudnnBenchmark,
+        CheckpointStall? Snapshot);
+
+    /// <summary>Training stalls this long per checkpoint: the synchronous device→host snapshot.</summary>
+    private sealed record CheckpointStall(int Count, double MeanMs, double MaxMs, double MiB);
 
     public int Run(string[] args)
     {
@@ -72,7 +81,7 @@ public sealed class TrainStepBench : IBenchmark
         string device = opts.Get("device", cuda.is_available() ? "cuda" : "cpu");
         var s = new Settings(device, opts.Int("resolution", 256), opts.Int("batch", 16), opts.Int("steps", 20), opts.Int("warmup", 5),
             opts.Int("profile-steps", 3), opts.Get("encoder", "B"), opts.Get("disc", "patchgan"), opts.GetOrNull("weights"),
-            opts.Get("cudnn-benchmark", "on") == "on", opts.GetOrNull("out"));
+            opts.Get("cudnn-benchmark", "on") == "on", opts.Int("snapshots", 3), opts.GetOrNull("out"));
         if (s.Resolution % 8 != 0) throw new ArgumentException("--resolution must be a multiple of 8.");
 
         if (opts.GetOrNull("single") is { } single)
@@ -110,18 +119,18 @@ public sealed class TrainStepBench : IBenchmark
                     var variant = new Variant(p, layout.On, f, layout.Encoder);
                     var r = RunChild(args, variant);
                     results.Add(r);
-                    Console.WriteLine($"  {variant.Label,-26} {r.MsPerStep,8:0.0} ms/step {r.ImagesPerSecond,8:0.00} img/s   memory {(r.DeviceMemoryGiB is double g ? $"{g:0.0} GiB" : "n/a")}");
+                    Console.WriteLine($"  {variant.Label,-26} {r.MsPerStep,8:0.0} ms/step {r.ImagesPerSecond,8:0.00} img/s   memory {(r.DeviceMemoryGiB is double g ? $"{g:0.0} GiB" : "n/a")}" +
+                                      (r.Snapshot is { } c ? $"   checkpoint stall {c.MeanMs:0.0} ms (max {c.MaxMs:0.0}, {c.MiB:0} MiB)" : ""));
                 }
 
         Console.WriteLine();
         Console.WriteLine($"LPIPS weights: {results[0].LpipsWeights}; cuDNN benchmark: {results[0].CudnnBenchmark ?? "n/a"}");
         if (s.Resolution == 256 && s.Batch == 16 && device == "cuda")
         {
-            Console.WriteLine("Peers (same step in PyTorch, measured by the lead on an H100; compare on the same card):");
+            Console.WriteLine("Peers (same step in PyTorch, H100, 2026-11-26 — another day's call, for orientation only;");
+            Console.WriteLine("run bench/peers/torch_train_step.py in the same call for a ratio):");
             foreach (var (label, ips) in Peers)
                 Console.WriteLine($"  {label,-44} {ips,6:0.0} img/s");
-            double best = results.Max(r => r.ImagesPerSecond);
-            Console.WriteLine($"  ours, best                                   {best,6:0.0} img/s = {best / 55.9:0.00}x the best eager PyTorch bf16 autocast (goal 1.5x = 83.9)");
         }
         foreach (var r in results.Where(r => r.BreakdownMs.Count > 0))
         {
@@ -234,8 +243,30 @@ public sealed class TrainStepBench : IBenchmark
             trainer.ReadWindow();
             breakdown = profiler.MeanMilliseconds();
         }
+        var stall = s.Snapshots > 0 ? TimeSnapshots(trainer, s.Snapshots, device) : null;
         double msPerStep = 1000 * seconds / s.Steps;
-        return new Result(v.Label, msPerStep, s.Batch * s.Steps / seconds, memory, breakdown, lpipsLabel, cudnn);
+        return new Result(v.Label, msPerStep, s.Batch * s.Steps / seconds, memory, breakdown, lpipsLabel, cudnn, stall);
+    }
+
+    /// <summary>
+    /// Times what a checkpoint costs the training thread: from a synchronised device to a complete host copy
+    /// (Snapshot returns only when every tensor is on the host). Starting synchronised leaves out the queued
+    /// step a real snapshot first waits for: the thread waits for it at the window's sync anyway. The write to
+    /// disk is not included: it runs on the checkpoint writer's thread.
+    /// </summary>
+    private static CheckpointStall TimeSnapshots(LiteVaeTrainer trainer, int count, Device device)
+    {
+        var ms = new List<double>();
+        double mib = 0;
+        for (int i = 0; i < count; i++)
+        {
+            if (device.type == DeviceType.CUDA) cuda.synchronize();
+            var clock = Stopwatch.StartNew();
+            using var snapshot = trainer.Snapshot(configText: "", dataPosition: null, metric: null);
+            ms.Add(clock.Elapsed.TotalMilliseconds);
+            mib = snapshot.Files.Sum(f => f.Tensors.Sum(t => t.Value.NumberOfElements * t.Value.ElementSize)) / (1024.0 * 1024);
+        }
+        return new CheckpointStall(count, ms.Average(), ms.Max(), mib);
     }
 
     /// <summary>Minimal --key value parser for the benchmarks.</summary>
