@@ -9,7 +9,8 @@
 # DOTNET_GCHeapHardLimit=0x10000000) can be passed through the environment of this script. With
 # KILL_TRAINER_EVERY_S=N the coordinator+trainer node is killed with SIGKILL and started again every N seconds
 # (the data node lives on: what does a node keep from each peer that comes and goes?). BASE_PORT=N moves the two
-# ports (N, N+1), so two variants can run side by side.
+# ports (N, N+1), so two variants can run side by side. breakdown-data.csv splits the data node's RSS by kind of
+# mapping every 30 s (scripts/rss-breakdown.py says how).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 out="$1"; minutes="${2:-20}"; warmup="${3:-5}"
@@ -35,6 +36,8 @@ counters=(--refresh-interval 30 --format csv --counters System.Runtime)
 dotnet-counters collect -p $trainer "${counters[@]}" -o "$out/counters-trainer.csv" > /dev/null 2>&1 & counters_t=$!
 dotnet-counters collect -p $data "${counters[@]}" -o "$out/counters-data.csv" > /dev/null 2>&1 & counters_d=$!
 echo "time_s,trainer_rss_mib,data_rss_mib" > "$out/rss.csv"
+# Where the data node's RSS lives (file/brk heap/arenas/GC/other anonymous, threads): scripts/rss-breakdown.py.
+echo "time_s,$(python3 scripts/rss-breakdown.py $data --header | head -1)" > "$out/breakdown-data.csv"
 rss() { awk '/VmRSS/ {printf "%.1f", $2 / 1024}' "/proc/$1/status" 2>/dev/null; }
 start=$(date +%s); dumped=0; kills=0; last_kill=$start
 while [ $(( $(date +%s) - start )) -lt $(( minutes * 60 )) ]; do
@@ -43,6 +46,7 @@ while [ $(( $(date +%s) - start )) -lt $(( minutes * 60 )) ]; do
   fi
   kill -0 $trainer 2>/dev/null && kill -0 $data 2>/dev/null || { echo "a node exited"; break; }
   echo "$(( $(date +%s) - start )),$(rss $trainer),$(rss $data)" >> "$out/rss.csv"
+  echo "$(( $(date +%s) - start )),$(python3 scripts/rss-breakdown.py $data)" >> "$out/breakdown-data.csv"
   if [ $dumped -eq 0 ] && [ $(( $(date +%s) - start )) -ge $(( warmup * 60 )) ]; then
     dotnet-gcdump collect -p $trainer -o "$out/trainer-early.gcdump" > /dev/null 2>&1
     dotnet-gcdump collect -p $data -o "$out/data-early.gcdump" > /dev/null 2>&1
