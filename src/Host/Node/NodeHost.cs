@@ -35,6 +35,7 @@ public static class NodeHost
         builder.Logging.ClearProviders();
         builder.Logging.AddSimpleConsole(c => { c.SingleLine = true; c.TimestampFormat = "HH:mm:ss "; });
         builder.Logging.SetMinimumLevel(LogLevel.Warning);
+        builder.Services.AddHostedService(_ => new NativeMemoryTrim(o.MallocTrimInterval));
         var plan = o.Has(ClusterRoles.Coordinator)
             ? (services.Plan ?? throw new ConfigException($"{file.Source}: this node has the role 'coordinator' but no experiment; pass --config <experiment.conf>."))()
             : null;

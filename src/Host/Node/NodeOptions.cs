@@ -15,6 +15,9 @@ public sealed record NodeOptions(
 {
     public const string GpuDispatcher = "litevae.gpu-dispatcher";
 
+    /// <summary>How often freed native memory goes back to the OS (<see cref="NativeMemoryTrim"/>); zero = never.</summary>
+    public TimeSpan MallocTrimInterval { get; init; } = TimeSpan.FromSeconds(60);
+
     public bool Has(string role) => Roles.Contains(role);
 
     /// <summary>A short name for logs and status: host:port.</summary>
@@ -53,7 +56,10 @@ public sealed record NodeOptions(
             TimeSpan.FromSeconds(f.Double("litevae.trainer.max-backoff-s", 30, 0.1, 3600)),
             TimeSpan.FromSeconds(f.Double("litevae.trainer.final-checkpoint-timeout-s", 120, 1, 3600)),
             TimeSpan.FromSeconds(f.Double("litevae.eval.heartbeat-s", 2, 0.1, 60)),
-            collectives);
+            collectives)
+        {
+            MallocTrimInterval = TimeSpan.FromSeconds(f.Double("litevae.node.malloc-trim-s", 60, 0, 86400)),
+        };
     }
 
     private static readonly string[] DataKeys = ["max-leases", "decode-workers", "chunk-kb", "heartbeat-s"];
