@@ -8,7 +8,8 @@
 # or in /tmp/tools, and a built litevae (dotnet build src/Host -c Release). Extra node environment (e.g.
 # DOTNET_GCHeapHardLimit=0x10000000) can be passed through the environment of this script. With
 # KILL_TRAINER_EVERY_S=N the coordinator+trainer node is killed with SIGKILL and started again every N seconds
-# (the data node lives on: what does a node keep from each peer that comes and goes?). BASE_PORT=N moves the two
+# (the data node lives on: what does a node keep from each peer that comes and goes?). NODE_SETS="k=v k2=v2" adds
+# --set overrides to both nodes (e.g. litevae.node.malloc-trim-s=0). BASE_PORT=N moves the two
 # ports (N, N+1), so two variants can run side by side. breakdown-data.csv splits the data node's RSS by kind of
 # mapping every 30 s (scripts/rss-breakdown.py says how).
 set -uo pipefail
@@ -20,6 +21,7 @@ litevae=src/Host/bin/Release/net10.0/linux-x64/litevae
 mkdir -p "$out"; run_dir=$(mktemp -d /tmp/litevae-memwatch-XXXX)
 base="${BASE_PORT:-4953}"; seeds="[\"127.0.0.1:$base\",\"127.0.0.1:$((base + 1))\"]"
 common=(--set "litevae.node.seed-nodes=$seeds" --set "litevae.run.run-dir=\"$run_dir\"")
+for kv in ${NODE_SETS:-}; do common+=(--set "$kv"); done
 experiment=(--config configs/quickstart.conf --set data.resolution=32 --set data.batch-size=2
   --set eval-data.resolution=32 --set eval-data.batch-size=4 --set eval.images=4 --set eval.grid-images=2
   --set trainer.max-steps=10000000 --set trainer.log-every=5 --set checkpoint.every-steps=20 --set checkpoint.keep-last=3)
