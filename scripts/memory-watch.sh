@@ -26,11 +26,13 @@ experiment=(--config configs/quickstart.conf --set data.resolution=32 --set data
   --set eval-data.resolution=32 --set eval-data.batch-size=4 --set eval.images=4 --set eval.grid-images=2
   --set trainer.max-steps=10000000 --set trainer.log-every=5 --set checkpoint.every-steps=20 --set checkpoint.keep-last=3)
 start_trainer() {
-  "$litevae" node --hocon hocon/coordinator.conf --set "litevae.node.port=$base" "${common[@]}" "${experiment[@]}" >> "$out/trainer.log" 2>&1 &
+  "$litevae" node --hocon hocon/coordinator.conf --set "litevae.node.port=$((base + 1))" "${common[@]}" "${experiment[@]}" >> "$out/trainer.log" 2>&1 &
   trainer=$!
 }
 start_trainer
-"$litevae" node --hocon hocon/data-node.conf --set "litevae.node.port=$((base + 1))" "${common[@]}" > "$out/data.log" 2>&1 &
+# The data node has the lower port: in a cluster of two, keep-majority keeps the side with the lowest address, so
+# a trainer that is slow to come back (a loaded machine) never makes the data node down itself.
+"$litevae" node --hocon hocon/data-node.conf --set "litevae.node.port=$base" "${common[@]}" > "$out/data.log" 2>&1 &
 data=$!
 trap 'kill $trainer $data $counters_t $counters_d 2>/dev/null; wait 2>/dev/null' EXIT
 sleep 5
@@ -64,5 +66,5 @@ for role in trainer data; do
   done
 done
 sleep 20   # a restarted coordinator needs a moment before it answers
-"$litevae" status --cluster "127.0.0.1:$base" --run-dir "$run_dir" > "$out/status.txt" 2>&1
+"$litevae" status --cluster "127.0.0.1:$((base + 1))" --run-dir "$run_dir" > "$out/status.txt" 2>&1
 echo "done: $out ($kills trainer kills; $(grep -oE 'step +[0-9]+' "$out/status.txt" | head -1))"
