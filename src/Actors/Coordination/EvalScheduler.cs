@@ -94,10 +94,18 @@ public sealed class EvalScheduler : ReceiveActor
         // older one still queued would otherwise keep its pinned step directory on disk for nothing.
         foreach (var old in _queue.Where(_checkpointJobs.Contains).ToList())
             HandleFinished(new EvaluationFinished(old, false, $"superseded by the checkpoint of step {m.Saved.Step}", [], null, 0, 0));
-        try { Enqueue(NewId(), m.Saved.Path, null, m.RunTrace, forCheckpoint: true); }
+        // The evaluation of a checkpoint is a trace of its own, linked to the run's marker: this span ends at once
+        // and parents the eval node's job, so the job never waits under a span that is still open.
+        using var span = LiteVaeTelemetry.Default.Cluster.StartLinkedRoot("coordinator eval", System.Diagnostics.ActivityKind.Internal, [m.RunTrace],
+            [new(TelemetryTags.RunId, Path.GetFileName(_plan.RunDir.TrimEnd('/'))), new(TelemetryTags.Checkpoint, m.Saved.Path),
+             new(TelemetryTags.Step, m.Saved.Step), new(TelemetryTags.Reason, "checkpoint")]);
+        string id = NewId();
+        span?.SetTag(TelemetryTags.JobId, id);
+        try { Enqueue(id, m.Saved.Path, null, TraceContext.Inject(span), forCheckpoint: true); }
         catch (Exception e) when (e is CheckpointNotFoundException or IOException)
         {
             _log.Warning("checkpoint of step {0} not evaluated: {1}", m.Saved.Step, e.Message);
+            span.Fail(e.Message);
         }
     }
 
