@@ -148,6 +148,7 @@ public sealed class Coordinator : ReceiveActor, IWithTimers
             new("litevae.run.shards", _plan.Shards), new(TelemetryTags.StepFirst, _step), new("litevae.coordinator.id", _id),
             new(TelemetryTags.Checkpoint, resume), new(TelemetryTags.Node, trainers),
         ]) ?? _runTrace;
+        _evals.Tell(new EvalScheduler.RunMarked(_runTrace));   // a user's evaluation links to it too
     }
 
     private string? LastCheckpoint => _checkpoints.Count > 0 ? _checkpoints[_checkpoints.Keys.Max()] : null;

@@ -139,6 +139,7 @@ public sealed class ClusterTraceTests(AspireDashboard backend, ITestOutputHelper
         Assert.Null(client.ParentSpanId);
         Assert.All([coordinator, job, wait], s => Assert.Equal(client.TraceId, s.TraceId));
         Assert.Equal(client.SpanId, coordinator.ParentSpanId);
+        Assert.Contains((marker.TraceId, marker.SpanId), coordinator.Links);
         Assert.Equal(coordinator.SpanId, job.ParentSpanId);
         Assert.Equal(client.SpanId, wait.ParentSpanId);
         Assert.Equal(("litevae-cli", "litevae-coordinator-trainer", "litevae-data-eval"), (client.Service, coordinator.Service, job.Service));
@@ -158,9 +159,9 @@ public sealed class ClusterTraceTests(AspireDashboard backend, ITestOutputHelper
 
         // status and checkpoint: the CLI's span is the parent of the coordinator's; a commanded checkpoint's snapshot
         // and write continue that trace.
-        var (statusClient, statusNode) = CommandPair(live, "status");
+        var (statusClient, statusNode) = CommandPair(live, "status", marker);
         Assert.Equal(ExportedSpan.KindClient, statusClient.Kind);
-        var (checkpointClient, checkpointNode) = CommandPair(live, "checkpoint");
+        var (checkpointClient, checkpointNode) = CommandPair(live, "checkpoint", marker);
         var requested = live.Where(s => s.Name == "checkpoint snapshot" && s.Attr(TelemetryTags.Reason) == "requested").ToList();
         Assert.NotEmpty(requested);
         Assert.All(requested, r => Assert.Equal((checkpointClient.TraceId, checkpointNode.SpanId), (r.TraceId, r.ParentSpanId)));
@@ -183,7 +184,7 @@ public sealed class ClusterTraceTests(AspireDashboard backend, ITestOutputHelper
             all.Any(s => s.Name == "train run end" && s.Attr("litevae.run.dir") == _runDir) &&
             all.Any(s => s.Name == "coordinator stop" && s.Attr(TelemetryTags.RunId) == runId), TimeSpan.FromSeconds(30));
         AssertNoMissingParents(spans);
-        var (stopClient, stopNode) = CommandPair(spans, "stop");
+        var (stopClient, stopNode) = CommandPair(spans, "stop", marker);
         Assert.All(spans.Where(s => s.Name == "checkpoint snapshot" && s.Attr(TelemetryTags.Reason) == "final" && s.Attr(TelemetryTags.RunId) == runId),
             f => Assert.Equal((stopClient.TraceId, stopNode.SpanId), (f.TraceId, f.ParentSpanId)));
         var end = spans.Single(s => s.Name == "train run end" && s.Attr("litevae.run.dir") == _runDir);
@@ -222,7 +223,7 @@ public sealed class ClusterTraceTests(AspireDashboard backend, ITestOutputHelper
     }
 
     /// <summary>The CLI's span of <paramref name="verb"/> and the coordinator's handling of it: parent and child, one trace.</summary>
-    private static (ExportedSpan Client, ExportedSpan Node) CommandPair(List<ExportedSpan> spans, string verb)
+    private static (ExportedSpan Client, ExportedSpan Node) CommandPair(List<ExportedSpan> spans, string verb, ExportedSpan marker)
     {
         var client = spans.Single(s => s.Name == $"litevae {verb}");
         var node = spans.Single(s => s.Name == $"coordinator {verb}");
@@ -230,6 +231,7 @@ public sealed class ClusterTraceTests(AspireDashboard backend, ITestOutputHelper
         Assert.Equal((client.TraceId, client.SpanId), (node.TraceId, node.ParentSpanId));
         Assert.Equal(("litevae-cli", "litevae-coordinator-trainer"), (client.Service, node.Service));
         Assert.Equal(verb, client.Attr(TelemetryTags.Command));
+        Assert.Contains((marker.TraceId, marker.SpanId), node.Links);   // the command's trace links to the run
         return (client, node);
     }
 
