@@ -18,8 +18,8 @@ namespace LiteVae.Bench;
 /// Training throughput with tracing on vs off, on the real trainer: the training engine a node builds
 /// (the Host's NodeServicesFactory → LiteVaeTrainer from an experiment config: G/D steps, LPIPS, precision,
 /// channels-last as configured), driven the way the DeviceTrainer drives it, with the DeviceTrainer's
-/// telemetry calls (per step: step time, data wait, images; per log window: the loss read, one span under
-/// the run span, the window and loss gauges; per block: a checkpoint snapshot through the engine with its span).
+/// telemetry calls (per step: step time, data wait, images; per log window: the loss read, one span linked
+/// to the run's marker, the window and loss gauges; per block: a checkpoint snapshot through the engine with its span).
 /// "off" is production without an endpoint: the calls stay, nothing listens. "on" exports everything over
 /// OTLP/HTTP to a loopback sink with a 1 s metric interval (harsher than the 60 s default).
 /// Blocks alternate off/on so drift (thermal, other load) hits both; the spread between off blocks is

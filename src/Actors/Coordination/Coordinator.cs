@@ -48,9 +48,11 @@ public sealed class Coordinator : ReceiveActor, IWithTimers
     private TrainerProgress? _progress;
     private bool _stopRequested;
     private string? _failure;   // why the run cannot go on (it stops with this reason)
-    // The run's span: parent of the trainer's step windows and checkpoints, and of the data nodes' batch streams.
-    private System.Diagnostics.Activity? _runSpan;
-    private string? RunTrace => TraceContext.Inject(_runSpan);
+    // The run's marker span (train run start / resume), written complete when a trainer or group generation
+    // starts: a run is never one open span (Jaeger would show a missing root until it ended). The trainer's start
+    // is its child; step windows, checkpoints, evaluations and batch streams are traces of their own that link to it.
+    private string? _runTrace;
+    private string? RunTrace => _runTrace;
     private string RunId => Path.GetFileName(_plan.RunDir.TrimEnd('/'));
 
     public ITimerScheduler Timers { get; set; } = null!;
@@ -92,7 +94,12 @@ public sealed class Coordinator : ReceiveActor, IWithTimers
         Receive<EvaluationFinished>(m => _evals.Forward(m));
         Receive<EvalScheduler.JobsChanged>(m => _latestJobs = m.Latest);
         // clients
-        Receive<GetClusterStatus>(_ => Sender.Tell(BuildStatus()));
+        Receive<GetClusterStatus>(m =>
+        {
+            using var span = CommandSpan("status", m.TraceParent);
+            span?.SetTag(TelemetryTags.Step, _step);
+            Sender.Tell(BuildStatus());
+        });
         Receive<RequestEvaluation>(m => _evals.Forward(m));
         Receive<GetEvaluation>(m => _evals.Forward(m));
         Receive<RequestCheckpoint>(HandleRequestCheckpoint);
@@ -118,16 +125,31 @@ public sealed class Coordinator : ReceiveActor, IWithTimers
         Timers.StartPeriodicTimer("tick", Tick.Instance, _settings.Tick, _settings.Tick);
     }
 
-    protected override void PostStop()
+    /// <summary>A span for a client command, child of the CLI's span when the command carries its traceparent, linked
+    /// to the run's marker. It ends when the command is handled here (passed on, answered or refused).</summary>
+    private System.Diagnostics.Activity? CommandSpan(string command, string? traceParent)
     {
-        _runSpan?.SetTag(TelemetryTags.StepLast, _step);
-        _runSpan.EndHeld();
+        var span = LiteVaeTelemetry.Default.Cluster.StartFrom($"coordinator {command}", System.Diagnostics.ActivityKind.Consumer, traceParent,
+            [new(TelemetryTags.Command, command), new(TelemetryTags.RunId, RunId)]);
+        if (span is not null && TraceContext.TryExtract(RunTrace, out var run)) span.AddLink(new System.Diagnostics.ActivityLink(run));
+        return span;
     }
 
-    /// <summary>A span for a client command, child of the CLI's span when the command carries its traceparent.</summary>
-    private System.Diagnostics.Activity? CommandSpan(string command, string? traceParent) =>
-        LiteVaeTelemetry.Default.Cluster.StartFrom($"coordinator {command}", System.Diagnostics.ActivityKind.Consumer, traceParent,
-            [new(TelemetryTags.Command, command), new(TelemetryTags.RunId, RunId)]);
+    /// <summary>
+    /// Writes the run's marker span for a (re)start of training: <c>train run start</c> for a fresh run,
+    /// <c>train run resume</c> when a trainer or group generation continues from a checkpoint. It links to the
+    /// previous marker, so a run's restarts are a chain in the backend; StartTraining carries the new one.
+    /// </summary>
+    private void MarkRunStart(string? resume, string trainers)
+    {
+        _runTrace = LiteVaeTelemetry.Default.Train.WriteMarker(resume is null ? "train run start" : "train run resume", [_runTrace],
+        [
+            new(TelemetryTags.RunId, RunId), new("litevae.run.dir", _plan.RunDir), new("litevae.run.max_steps", _plan.MaxSteps),
+            new("litevae.run.shards", _plan.Shards), new(TelemetryTags.StepFirst, _step), new("litevae.coordinator.id", _id),
+            new(TelemetryTags.Checkpoint, resume), new(TelemetryTags.Node, trainers),
+        ]) ?? _runTrace;
+        _evals.Tell(new EvalScheduler.RunMarked(_runTrace));   // a user's evaluation links to it too
+    }
 
     private string? LastCheckpoint => _checkpoints.Count > 0 ? _checkpoints[_checkpoints.Keys.Max()] : null;
 
@@ -154,19 +176,15 @@ public sealed class Coordinator : ReceiveActor, IWithTimers
             Context.Unwatch(_trainer.Trainer);
             TrainerGone();
         }
+        string? resume = LastCheckpoint;
         if (_trainer is null)
         {
             _trainer = new TrainerInfo(r.Trainer, r.Intake, r.Node, r.Device, r.IntakeBatches);
             Context.Watch(r.Trainer);
             _state = RunStarting;
+            MarkRunStart(resume, r.Node);   // once per trainer, not per repeated registration
         }
-        string? resume = LastCheckpoint;
         _log.Info("starting trainer on {0} ({1})", r.Node, resume is null ? "fresh run" : $"resume from {resume}");
-        _runSpan ??= LiteVaeTelemetry.Default.Train.StartHeld("train run", System.Diagnostics.ActivityKind.Internal, null,
-        [
-            new(TelemetryTags.RunId, RunId), new("litevae.run.dir", _plan.RunDir), new("litevae.run.max_steps", _plan.MaxSteps),
-            new("litevae.run.shards", _plan.Shards), new(TelemetryTags.StepFirst, _step), new("litevae.coordinator.id", _id),
-        ]);
         r.Trainer.Tell(StartMessage(resume, RunTrace));
     }
 
@@ -210,17 +228,15 @@ public sealed class Coordinator : ReceiveActor, IWithTimers
         _stopWaiters.Clear();
         string reason = _failure ?? (_stopRequested ? "stopped" : "step budget reached");
         Context.System.EventStream.Publish(new RunFinished(f.Step, f.CheckpointPath, reason, _failure is not null));
-        if (_runSpan is not null)
-        {
-            _runSpan.SetTag(TelemetryTags.StepLast, f.Step);
-            _runSpan.SetTag(TelemetryTags.Samples, acc.SamplesTrained);
-            _runSpan.SetTag("litevae.samples.dropped_batches", acc.DroppedBatches);
-            _runSpan.SetTag(TelemetryTags.BadSamples, acc.SamplesSkipped);
-            _runSpan.SetTag(TelemetryTags.Reason, reason);
-            if (_failure is not null) _runSpan.Fail(_failure);
-            _runSpan.EndHeld();
-            _runSpan = null;
-        }
+        // The run's end: a marker of its own (linked to the last start/resume), with the run's accounting.
+        string? failure = _failure;
+        LiteVaeTelemetry.Default.Train.WriteMarker("train run end", [_runTrace],
+        [
+            new(TelemetryTags.RunId, RunId), new("litevae.run.dir", _plan.RunDir), new(TelemetryTags.StepLast, f.Step),
+            new(TelemetryTags.Samples, acc.SamplesTrained), new("litevae.samples.dropped_batches", acc.DroppedBatches),
+            new(TelemetryTags.BadSamples, acc.SamplesSkipped), new(TelemetryTags.Reason, reason),
+            new(TelemetryTags.Checkpoint, f.CheckpointPath), new("litevae.coordinator.id", _id),
+        ], span => { if (failure is not null) span.Fail(failure); });
         if (_stopRequested && _settings.LeaveClusterWhenStopped)
             Timers.StartSingleTimer("leave", LeaveCluster.Instance, TimeSpan.FromSeconds(1));
     }
@@ -397,8 +413,9 @@ public sealed class Coordinator : ReceiveActor, IWithTimers
         string? resume = LastCheckpoint;
         _log.Info("data-parallel group generation {0}: {1} ({2})", g.Generation,
             string.Join(", ", g.Ranks.Select((m, i) => $"rank {i} {m.Node} {m.Device}")), resume is null ? "fresh run" : $"resume from {resume}");
+        MarkRunStart(resume, string.Join(",", g.Ranks.Select(m => m.Node)));
         foreach (var m in g.Ranks)
-            _members[m.Id].Trainer.Tell(StartMessage(resume, null));
+            _members[m.Id].Trainer.Tell(StartMessage(resume, RunTrace));
     }
 
     private void GroupMemberReady(TrainerReady r)
@@ -470,7 +487,8 @@ public sealed class Coordinator : ReceiveActor, IWithTimers
             return;
         }
         _checkpointWaiters.Add((Sender, _step));
-        _trainer.Trainer.Tell(new SaveCheckpointNow("requested", r.TraceParent));
+        // The snapshot and write of this checkpoint become children of this span: one trace from the CLI.
+        _trainer.Trainer.Tell(new SaveCheckpointNow("requested", TraceContext.Inject(span) ?? r.TraceParent));
     }
 
     private void HandleRequestStop(RequestStop r)
@@ -488,7 +506,7 @@ public sealed class Coordinator : ReceiveActor, IWithTimers
         }
         _state = RunStopping;
         _stopWaiters.Add(Sender);
-        _trainer.Trainer.Tell(new StopTraining("stop command", r.TraceParent));
+        _trainer.Trainer.Tell(new StopTraining("stop command", TraceContext.Inject(span) ?? r.TraceParent));
     }
 
     private void HandleLeaveCluster()

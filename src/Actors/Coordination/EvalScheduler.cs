@@ -22,6 +22,9 @@ public sealed class EvalScheduler : ReceiveActor
     /// <summary>From the Coordinator: evaluate this new checkpoint (when the run evaluates every checkpoint).</summary>
     public sealed record EvaluateCheckpoint(CheckpointEvents.CheckpointSaved Saved, string? RunTrace) : INoSerializationVerificationNeeded;
 
+    /// <summary>From the Coordinator: the run's latest marker span, which a user's evaluation links to.</summary>
+    public sealed record RunMarked(string? RunTrace) : INoSerializationVerificationNeeded;
+
     /// <summary>To the Coordinator after every change: the latest jobs, for status.</summary>
     public sealed record JobsChanged(IReadOnlyList<EvaluationStatus> Latest) : INoSerializationVerificationNeeded;
 
@@ -41,6 +44,7 @@ public sealed class EvalScheduler : ReceiveActor
     private readonly HashSet<string> _checkpointJobs = [];            // started by a checkpoint, not by a user
     private readonly Queue<string> _queue = new();
     private int _jobCounter;
+    private string? _runTrace;   // the run's latest marker (TraceContext.WriteMarker in the Coordinator)
 
     public EvalScheduler(RunPlan plan, ICheckpointStore store, CoordinatorSettings settings, string coordinatorId)
     {
@@ -54,6 +58,7 @@ public sealed class EvalScheduler : ReceiveActor
         Receive<EvaluationStarted>(m => Update(m.JobId, s => s with { State = EvaluationStatus.Running, Node = m.Node }));
         Receive<EvaluationFinished>(HandleFinished);
         Receive<EvaluateCheckpoint>(HandleCheckpoint);
+        Receive<RunMarked>(m => _runTrace = m.RunTrace);
         Receive<Terminated>(t => EvaluatorLost(t.ActorRef));
     }
 
@@ -94,10 +99,18 @@ public sealed class EvalScheduler : ReceiveActor
         // older one still queued would otherwise keep its pinned step directory on disk for nothing.
         foreach (var old in _queue.Where(_checkpointJobs.Contains).ToList())
             HandleFinished(new EvaluationFinished(old, false, $"superseded by the checkpoint of step {m.Saved.Step}", [], null, 0, 0));
-        try { Enqueue(NewId(), m.Saved.Path, null, m.RunTrace, forCheckpoint: true); }
+        // The evaluation of a checkpoint is a trace of its own, linked to the run's marker: this span ends at once
+        // and parents the eval node's job, so the job never waits under a span that is still open.
+        using var span = LiteVaeTelemetry.Default.Cluster.StartLinkedRoot("coordinator eval", System.Diagnostics.ActivityKind.Internal, [m.RunTrace],
+            [new(TelemetryTags.RunId, Path.GetFileName(_plan.RunDir.TrimEnd('/'))), new(TelemetryTags.Checkpoint, m.Saved.Path),
+             new(TelemetryTags.Step, m.Saved.Step), new(TelemetryTags.Reason, "checkpoint")]);
+        string id = NewId();
+        span?.SetTag(TelemetryTags.JobId, id);
+        try { Enqueue(id, m.Saved.Path, null, TraceContext.Inject(span), forCheckpoint: true); }
         catch (Exception e) when (e is CheckpointNotFoundException or IOException)
         {
             _log.Warning("checkpoint of step {0} not evaluated: {1}", m.Saved.Step, e.Message);
+            span.Fail(e.Message);
         }
     }
 
@@ -106,6 +119,7 @@ public sealed class EvalScheduler : ReceiveActor
         using var span = LiteVaeTelemetry.Default.Cluster.StartFrom("coordinator eval", System.Diagnostics.ActivityKind.Consumer, r.TraceParent,
             [new(TelemetryTags.Command, "eval"), new(TelemetryTags.RunId, Path.GetFileName(_plan.RunDir.TrimEnd('/')))]);
         span?.SetTag("litevae.eval.checkpoint_spec", r.Checkpoint);
+        if (span is not null && TraceContext.TryExtract(_runTrace, out var run)) span.AddLink(new System.Diagnostics.ActivityLink(run));
         void Reject(string why)
         {
             span.Fail(why);

@@ -64,8 +64,10 @@ public sealed class BatchIntake : ReceiveActor
     {
         _streams++;
         _log.Info("batch stream offered by {0} (plan {1})", offer.Node, offer.PlanVersion);
-        // One span per node-to-node stream (its bytes and batches), child of the sender's stream span.
-        var span = LiteVaeTelemetry.Default.Data.StartHeld("batch stream receive", System.Diagnostics.ActivityKind.Consumer, offer.TraceParent,
+        // One span per node-to-node stream (its bytes and batches), linked to the sender's stream span rather than
+        // its child: both stay open as long as the stream, and the two processes export their ends independently,
+        // so a child here could reach the backend before its parent (a missing root in Jaeger).
+        var span = LiteVaeTelemetry.Default.Data.StartHeldLinkedRoot("batch stream receive", System.Diagnostics.ActivityKind.Consumer, [offer.TraceParent],
             [new(TelemetryTags.Peer, offer.Node), new("litevae.plan", offer.PlanVersion)]);
         var count = new StreamCount();
         var (kill, queue) = offer.Source.Source

@@ -45,7 +45,7 @@ public sealed class DataNode : ReceiveActor, IWithTimers
     private DateTime? _leaseRequestedAt;
     private string? _error;
     private long _batchesSent, _samplesSent, _badBefore;
-    // The current node-to-node batch stream: its span (child of the run's) and the bytes it carried.
+    // The current node-to-node batch stream: its span (linked to the run's marker) and the bytes it carried.
     private System.Diagnostics.Activity? _streamSpan;
     private long _streamBytes, _streamBatches;
 
@@ -160,7 +160,9 @@ public sealed class DataNode : ReceiveActor, IWithTimers
 
     private void OfferRemote(DataProtocol.DataPlan p, DataPipeline pipeline, long gen)
     {
-        _streamSpan = LiteVaeTelemetry.Default.Data.StartHeld("batch stream send", System.Diagnostics.ActivityKind.Producer, p.TraceParent,
+        // The stream lasts as long as the plan (possibly the whole run): its span is a trace of its own, linked to
+        // the run's marker, complete when the stream ends; it is nobody's parent (the receiver links to it).
+        _streamSpan = LiteVaeTelemetry.Default.Data.StartHeldLinkedRoot("batch stream send", System.Diagnostics.ActivityKind.Producer, [p.TraceParent],
             [new(TelemetryTags.Node, _settings.Node), new(TelemetryTags.Peer, p.Intake!.Path.Address.ToString()), new("litevae.plan", p.PlanVersion)]);
         _streamBytes = _streamBatches = 0;
         var sent = LiteVaeTelemetry.Default.TransferBytes;

@@ -60,7 +60,7 @@ public static class DataProtocol
         : ILiteVaeMessage, IWithCoordinatorId;
 
     /// <summary>Data node → trainer intake: a back-pressured stream of batch chunks (Akka.Streams StreamRef).
-    /// <paramref name="TraceParent"/>: the sender's stream span, parent of the receiver's.</summary>
+    /// <paramref name="TraceParent"/>: the sender's stream span, which the receiver's links to.</summary>
     public sealed record OfferBatchStream(Akka.Streams.ISourceRef<BatchChunk> Source, IActorRef Worker, string Node, long PlanVersion,
         string? TraceParent = null) : ILiteVaeMessage, ITraced;
 }

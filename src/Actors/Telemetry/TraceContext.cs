@@ -55,6 +55,38 @@ public static class TraceContext
     }
 
     /// <summary>
+    /// <see cref="StartLinkedRoot"/> for a span an actor holds across messages (a batch stream): its own
+    /// trace, linked to the spans it serves, never the dispatcher thread's current span. End it with
+    /// <see cref="EndHeld"/>. A held span lasts as long as its work, so nothing may be its child but work
+    /// that ends before it (a child whose parent is still open shows as a missing root in Jaeger).
+    /// </summary>
+    public static Activity? StartHeldLinkedRoot(this ActivitySource source, string name, ActivityKind kind,
+        IEnumerable<string?> linkedTraceParents, IEnumerable<KeyValuePair<string, object?>>? tags = null)
+    {
+        var ambient = Activity.Current;
+        var span = StartLinkedRoot(source, name, kind, linkedTraceParents, tags);
+        Activity.Current = ambient;
+        return span;
+    }
+
+    /// <summary>
+    /// Writes a span that starts and ends now (a run starting, resuming or ending) as its own trace linked to
+    /// <paramref name="linkedTraceParents"/>: complete in the backend as soon as it is exported, so traces
+    /// that link to it or are its children never show a missing root. Returns its <c>traceparent</c>
+    /// (null when nobody listens); <paramref name="fill"/> sets what is known only at the end (status).
+    /// </summary>
+    public static string? WriteMarker(this ActivitySource source, string name, IEnumerable<string?> linkedTraceParents,
+        IEnumerable<KeyValuePair<string, object?>> tags, Action<Activity>? fill = null)
+    {
+        var span = StartHeldLinkedRoot(source, name, ActivityKind.Internal, linkedTraceParents, tags);
+        if (span is null) return null;
+        fill?.Invoke(span);
+        string? traceParent = Inject(span);
+        span.EndHeld();
+        return traceParent;
+    }
+
+    /// <summary>
     /// Starts a span of <paramref name="kind"/> under <paramref name="traceParent"/> (a new root when it is
     /// null or malformed), detached from any ambient span, for work whose end is on this thread's stack
     /// (dispose it there) or in an async flow started here.

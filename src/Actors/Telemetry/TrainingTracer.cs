@@ -3,21 +3,26 @@ using System.Diagnostics;
 namespace LiteVae.Actors.Telemetry;
 
 /// <summary>
-/// The trainer's telemetry: per-step numbers go to metrics, each log window becomes one span under the
-/// run's span (whose context came with StartTraining). A window span is written when the window closes,
-/// with the window's real start time, so nothing stays open on the trainer's pinned thread between
-/// messages (an open span there would become the ambient parent of unrelated work).
+/// The trainer's telemetry: per-step numbers go to metrics, each log window becomes one span. A window span is
+/// written when the window closes, with the window's real start time, so nothing stays open on the trainer's
+/// pinned thread between messages (an open span there would become the ambient parent of unrelated work).
+/// <para>
+/// Every window and checkpoint is its own trace (complete as soon as it is exported, so a run tailed in
+/// Jaeger never shows a missing root), tagged with the run id and linked to the run's marker span (the
+/// <c>train run start</c>/<c>resume</c> span whose context came with StartTraining). A checkpoint a user
+/// asked for is instead a child of the coordinator's span for that command: one trace from the CLI.
+/// </para>
 /// </summary>
 public sealed class TrainingTracer
 {
     private readonly LiteVaeTelemetry _telemetry;
-    private readonly ActivityContext _run;
+    private readonly string? _run;   // the run marker's traceparent: every root span here links to it
     private readonly KeyValuePair<string, object?>[] _identity;
 
     public TrainingTracer(LiteVaeTelemetry telemetry, string runId, string node, string device, string? runTraceParent)
     {
         _telemetry = telemetry;
-        TraceContext.TryExtract(runTraceParent, out _run);
+        _run = TraceContext.TryExtract(runTraceParent, out _) ? runTraceParent : null;
         RunId = runId;
         _identity = [new(TelemetryTags.RunId, runId), new(TelemetryTags.Node, node), new(TelemetryTags.Device, device)];
     }
@@ -51,7 +56,7 @@ public sealed class TrainingTracer
         foreach (var (term, value) in losses)
             tags.Add(new($"litevae.loss.{term}", value));
         var ambient = Activity.Current;
-        var span = Start(_telemetry.Train, $"train steps {firstStep}-{lastStep}", ActivityKind.Internal, tags, startUtc);
+        var span = Start(_telemetry.Train, $"train steps {firstStep}-{lastStep}", ActivityKind.Internal, tags, startUtc, parent: null);
         if (span is null) return;
         foreach (var (term, value) in losses)
             if (!double.IsFinite(value))
@@ -61,20 +66,27 @@ public sealed class TrainingTracer
         Activity.Current = ambient;   // the window span was never the caller's business
     }
 
-    /// <summary>The snapshot of weights to CPU for a checkpoint (the part that stalls training). Like every
-    /// detached span, it leaves Activity.Current null on this thread when it stops.</summary>
-    public Activity? StartSnapshot(long step, string reason) =>
+    /// <summary>The snapshot of weights to CPU for a checkpoint (the part that stalls training), the root of the
+    /// checkpoint's trace (its write is a child), or a child of <paramref name="commandTraceParent"/> when a command
+    /// asked for it. Like every detached span, it leaves Activity.Current null on this thread when it stops.</summary>
+    public Activity? StartSnapshot(long step, string reason, string? commandTraceParent = null) =>
         Start(_telemetry.Checkpoint, "checkpoint snapshot", ActivityKind.Internal,
-            [.. _identity, new(TelemetryTags.Step, step), new(TelemetryTags.Reason, reason)], startUtc: null);
+            [.. _identity, new(TelemetryTags.Step, step), new(TelemetryTags.Reason, reason)], startUtc: null, commandTraceParent);
 
-    /// <summary>A span under the run (or a root when the run is untraced), detached from any ambient span.</summary>
+    /// <summary>
+    /// A root span linked to the run's marker (a child of <paramref name="parent"/> when that is a valid
+    /// traceparent), detached from any ambient span. Never a child of a span that is still open: the marker
+    /// ended when the run (re)started, a command's span ends as soon as the coordinator has passed it on.
+    /// </summary>
     private Activity? Start(ActivitySource source, string name, ActivityKind kind, IEnumerable<KeyValuePair<string, object?>> tags,
-        DateTime? startUtc)
+        DateTime? startUtc, string? parent)
     {
         if (!source.HasListeners()) return null;
+        TraceContext.TryExtract(parent, out var parentContext);
+        ActivityLink[]? links = TraceContext.TryExtract(_run, out var run) ? [new ActivityLink(run)] : null;
         var ambient = Activity.Current;
         Activity.Current = null;
-        var span = source.StartActivity(kind, _run, tags, links: null, startTime: startUtc is { } s ? new DateTimeOffset(s, TimeSpan.Zero) : default, name);
+        var span = source.StartActivity(kind, parentContext, tags, links, startTime: startUtc is { } s ? new DateTimeOffset(s, TimeSpan.Zero) : default, name);
         if (span is null) Activity.Current = ambient;
         return span;
     }

@@ -56,6 +56,7 @@ public sealed class DeviceTrainer : ReceiveActor, IWithTimers
     private bool _running, _paused, _finished, _stepScheduled;
     private IReadOnlyDictionary<string, double> _losses = new Dictionary<string, double>();
     private TrainingTracer? _tracer;   // step metrics, one span per log window, checkpoint snapshot spans
+    private string? _checkpointTrace;  // the span of the command (checkpoint, stop) the next checkpoint is for
     private TrainingCurves? _curves;   // tb/, written by the rank that reads the losses
     private long _curvesFrom;
 
@@ -87,8 +88,12 @@ public sealed class DeviceTrainer : ReceiveActor, IWithTimers
         Receive<IntakeClosed>(_ => { _stepScheduled = false; _running = false; _log.Warning("the intake closed; training stops"); });
         Receive<PauseTraining>(_ => { _paused = true; ReportProgress(); });
         Receive<ResumeTraining>(_ => { _paused = false; ScheduleStep(); ReportProgress(); });
-        Receive<SaveCheckpointNow>(m => { _checkpointRequested = m.Reason; if (!_stepScheduled || _paused) CheckpointNow(m.Reason, false); });
-        Receive<StopTraining>(m => Finish(m.Reason));
+        Receive<SaveCheckpointNow>(m =>
+        {
+            (_checkpointRequested, _checkpointTrace) = (m.Reason, m.TraceParent);
+            if (!_stepScheduled || _paused) CheckpointNow(m.Reason, false);
+        });
+        Receive<StopTraining>(m => { _checkpointTrace = m.TraceParent; Finish(m.Reason); });
         Receive<CheckpointEvents.CheckpointSaved>(HandleSaved);
         Receive<CheckpointEvents.CheckpointFailed>(HandleCheckpointFailed);
         Receive<FinalCheckpoint>(_ => HandleFinalCheckpoint());
@@ -139,7 +144,8 @@ public sealed class DeviceTrainer : ReceiveActor, IWithTimers
         Timers.Cancel("register");
         _start = st;
         _log.Info("initialising trainer for {0} (resume from {1})", st.RunDir, st.ResumeFrom ?? "nothing: fresh run");
-        // Building the model and restoring a checkpoint is work a user waits on: a span under the run.
+        // Building the model and restoring a checkpoint is work a user waits on: a child of the run's start (or
+        // resume) marker, which the coordinator ended before sending StartTraining, so it is never a dangling parent.
         using var startSpan = LiteVaeTelemetry.Default.Train.StartFrom("trainer start", ActivityKind.Internal, st.TraceParent,
             [new(TelemetryTags.Node, _settings.Node), new(TelemetryTags.Checkpoint, st.ResumeFrom)]);
         DataPosition position;
@@ -355,6 +361,8 @@ public sealed class DeviceTrainer : ReceiveActor, IWithTimers
     private void CheckpointNow(string reason, bool droppable)
     {
         _checkpointRequested = null;
+        string? commandTrace = _checkpointTrace;   // only this checkpoint answers that command
+        _checkpointTrace = null;
         if (_engine is null || _start is null || IsFollower) return;   // rank 0 writes the group's checkpoints
         if (_engine.Step == _lastCheckpointStep || _engine.Step == _savingStep)
         {
@@ -365,7 +373,7 @@ public sealed class DeviceTrainer : ReceiveActor, IWithTimers
         }
         _savingStep = _engine.Step;
         // The snapshot is the part of a checkpoint that stalls training: its own span and histogram.
-        var span = _tracer?.StartSnapshot(_engine.Step, reason);
+        var span = _tracer?.StartSnapshot(_engine.Step, reason, commandTrace);
         long t0 = System.Diagnostics.Stopwatch.GetTimestamp();
         ICheckpointSnapshot snapshot;
         try { snapshot = _engine.Snapshot(Position.ToJson()); }

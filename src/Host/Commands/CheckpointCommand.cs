@@ -7,9 +7,9 @@ namespace LiteVae.Host.Commands;
 internal static class CheckpointCommand
 {
     public static Command Create() => ClusterCommandOptions.Request("checkpoint", "Ask a running cluster to write a checkpoint now; prints its directory", 300,
-        async (client, timeout) =>
+        async (client, timeout, traceParent) =>
         {
-            var saved = await client.AskAsync<CheckpointEvents.CheckpointSaved>(new ClientProtocol.RequestCheckpoint(null), timeout);
+            var saved = await client.AskAsync<CheckpointEvents.CheckpointSaved>(new ClientProtocol.RequestCheckpoint(traceParent), timeout);
             Console.WriteLine($"checkpoint step {saved.Step}: {saved.Path}");
         });
 }

@@ -29,7 +29,24 @@ internal static class ClusterEval
             span?.SetTag(TelemetryTags.Checkpoint, accepted.CheckpointPath);
             if (!wait) return 0;
             job = accepted.JobId;
+            // The coordinator's and the eval node's spans are children of the command's span: it ends now that the
+            // request is accepted, so while the job runs the backend already has the trace's root (an open root would
+            // show as missing in Jaeger for the whole evaluation). The wait is its child, written when it ends.
+            string? root = TraceContext.Inject(span);
+            span?.Stop();
+            span = LiteVaeTelemetry.Default.Cluster.StartFrom("litevae eval wait", System.Diagnostics.ActivityKind.Internal, root,
+                [new(TelemetryTags.JobId, job)]);
+            using var waiting = span;
+            return await Poll(client, job, wait, timeout, quick, span);
         }
+        return await Poll(client, job, wait, timeout, quick, span);
+    }
+
+    /// <summary>Asks for the job's state until it is done (with --wait) and prints its metrics; <paramref name="span"/>
+    /// is marked failed when the evaluation failed.</summary>
+    private static async Task<int> Poll(ClusterClient client, string job, bool wait, TimeSpan timeout, TimeSpan quick,
+        System.Diagnostics.Activity? span)
+    {
         var deadline = DateTime.UtcNow + timeout;
         while (true)
         {
@@ -41,7 +58,11 @@ internal static class ClusterEval
                 return s.State == EvaluationStatus.Failed ? Cli.ExitUserError : 0;
             }
             if (DateTime.UtcNow > deadline)
-                throw new Config.ConfigException($"evaluation {job} still {s.State} after {timeout.TotalSeconds:F0}s; check later with --job {job}.");
+            {
+                var late = new Config.ConfigException($"evaluation {job} still {s.State} after {timeout.TotalSeconds:F0}s; check later with --job {job}.");
+                span.Fail(late);
+                throw late;
+            }
             await Task.Delay(500);
         }
     }

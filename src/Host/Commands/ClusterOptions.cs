@@ -1,6 +1,8 @@
 using System.CommandLine;
 using LiteVae.Host.Node;
+using LiteVae.Actors.Telemetry;
 using LiteVae.Host.Security;
+using LiteVae.Host.Telemetry;
 
 namespace LiteVae.Host.Commands;
 
@@ -20,32 +22,43 @@ internal static class ClusterCommandOptions
     };
 
     /// <summary>
-    /// A verb that sends one request to a running cluster (--cluster, --timeout and the credentials) and prints
-    /// the answer: <paramref name="ask"/> gets the connected client and the timeout.
+    /// A verb that sends one request to a running cluster (--cluster, --timeout, --otlp and the credentials) and
+    /// prints the answer: <paramref name="ask"/> gets the connected client, the timeout and the <c>traceparent</c>
+    /// to put into its request (the command's span; null when nothing is exported).
     /// </summary>
-    public static Command Request(string name, string description, int timeoutSeconds, Func<ClusterClient, TimeSpan, Task> ask) =>
-        Request(name, description, timeoutSeconds, (client, timeout, _) => ask(client, timeout));
+    public static Command Request(string name, string description, int timeoutSeconds, Func<ClusterClient, TimeSpan, string?, Task> ask) =>
+        Request(name, description, timeoutSeconds, (client, timeout, traceParent, _) => ask(client, timeout, traceParent));
 
     /// <summary>The same, for a verb with options of its own (<paramref name="extra"/>, read from the parse result).</summary>
-    public static Command Request(string name, string description, int timeoutSeconds, Func<ClusterClient, TimeSpan, ParseResult, Task> ask,
+    public static Command Request(string name, string description, int timeoutSeconds, Func<ClusterClient, TimeSpan, string?, ParseResult, Task> ask,
         params Option[] extra)
     {
         var cluster = Cluster();
         var timeout = Timeout(timeoutSeconds);
+        var otlp = TelemetryOptions.Otlp();
         var command = new Command(name, description);
         command.Options.Add(cluster);
         command.Options.Add(timeout);
+        command.Options.Add(otlp);
         foreach (var o in extra) command.Options.Add(o);
         var auth = ClientAuthOptions.AddTo(command);
-        Cli.SetAction(command, parse => Run(parse, parse.GetValue(cluster)!, TimeSpan.FromSeconds(parse.GetValue(timeout)), auth.Read(parse), ask).GetAwaiter().GetResult());
+        Cli.SetAction(command, parse =>
+        {
+            string address = parse.GetValue(cluster)!;
+            // The command's span is the root of its trace: the coordinator's handling of the request (and what it
+            // starts: a checkpoint's snapshot and write) becomes its child, in the node's process.
+            using var trace = CommandTrace.Start("cli", name, parse.GetValue(otlp), [new(TelemetryTags.Peer, address)]);
+            return trace.Run(() => Run(parse, address, TimeSpan.FromSeconds(parse.GetValue(timeout)), auth.Read(parse), trace.TraceParent, ask)
+                .GetAwaiter().GetResult());
+        });
         return command;
     }
 
-    private static async Task<int> Run(ParseResult parse, string address, TimeSpan timeout, ClientCredentials credentials,
-        Func<ClusterClient, TimeSpan, ParseResult, Task> ask)
+    private static async Task<int> Run(ParseResult parse, string address, TimeSpan timeout, ClientCredentials credentials, string? traceParent,
+        Func<ClusterClient, TimeSpan, string?, ParseResult, Task> ask)
     {
         await using var client = await ClusterClient.ConnectAsync(address, TimeSpan.FromSeconds(5), credentials);
-        await ask(client, timeout, parse);
+        await ask(client, timeout, traceParent, parse);
         return 0;
     }
 }

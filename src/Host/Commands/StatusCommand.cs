@@ -12,9 +12,9 @@ internal static class StatusCommand
         var json = new Option<bool>("--json") { Description = "print the status as one JSON object (for scripts and supervisors) instead of the table" };
         return ClusterCommandOptions.Request("status",
             "Show a running cluster: step, img/s, losses, queue depths, sample accounting, members and roles", 15,
-            async (client, timeout, parse) =>
+            async (client, timeout, traceParent, parse) =>
             {
-                var status = await client.AskAsync<ClientProtocol.ClusterStatus>(new ClientProtocol.GetClusterStatus(null), timeout);
+                var status = await client.AskAsync<ClientProtocol.ClusterStatus>(new ClientProtocol.GetClusterStatus(traceParent), timeout);
                 Console.Write(parse.GetValue(json) ? StatusFormat.Json(status) + "\n" : StatusFormat.Status(status));
             }, json);
     }

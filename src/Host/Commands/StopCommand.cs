@@ -7,9 +7,9 @@ namespace LiteVae.Host.Commands;
 internal static class StopCommand
 {
     public static Command Create() => ClusterCommandOptions.Request("stop", "Stop a running cluster gracefully: the trainer writes a final checkpoint, then every node leaves", 300,
-        async (client, timeout) =>
+        async (client, timeout, traceParent) =>
         {
-            var stopped = await client.AskAsync<ClientProtocol.RunStopped>(new ClientProtocol.RequestStop(null), timeout);
+            var stopped = await client.AskAsync<ClientProtocol.RunStopped>(new ClientProtocol.RequestStop(traceParent), timeout);
             Console.WriteLine($"stopped at step {stopped.Step}; final checkpoint: {stopped.CheckpointPath ?? "none"}");
         });
 }

@@ -2,7 +2,8 @@ using System.CommandLine;
 
 namespace LiteVae.Host.Commands;
 
-/// <summary>The tracing flag of the long-running verbs (train, node, eval, shards pack).</summary>
+/// <summary>The tracing flag of the long-running verbs (train, node, launch, eval, shards pack) and of every verb that
+/// talks to a running cluster (status, checkpoint, stop, eval --cluster).</summary>
 internal static class TelemetryOptions
 {
     public static Option<string?> Otlp() => new("--otlp")

@@ -137,8 +137,10 @@ public sealed partial class Launcher
     {
         try
         {
+            // Traced like `litevae stop`: the coordinator's stop and the final checkpoint join this command's trace.
+            using var trace = Telemetry.CommandTrace.Start("launch", "stop", _plan.Otlp, [new(Actors.Telemetry.TelemetryTags.Peer, address)]);
             await using var client = await ClusterClient.ConnectAsync(address, TimeSpan.FromSeconds(5), ClientCredentials.From(null, null, null, _plan.RunDir));
-            var stopped = await client.AskAsync<ClientProtocol.RunStopped>(new ClientProtocol.RequestStop(null), TimeSpan.FromMinutes(5));
+            var stopped = await client.AskAsync<ClientProtocol.RunStopped>(new ClientProtocol.RequestStop(trace.TraceParent), TimeSpan.FromMinutes(5));
             Console.WriteLine($"launch: run stopped at step {stopped.Step}" + (stopped.CheckpointPath is null ? "" : $", checkpoint {stopped.CheckpointPath}"));
         }
         catch (Exception e) when (e is ConfigException or TimeoutException or IOException)

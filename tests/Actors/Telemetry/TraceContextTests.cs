@@ -128,6 +128,44 @@ public sealed class TraceContextTests : IDisposable
     }
 
     [Fact]
+    public void AMarkerIsARootThatHasEndedWhenItsTraceparentIsHandedOut()
+    {
+        using var ambient = _telemetry.Cluster.StartActivity("ambient")!;
+        string? first = _telemetry.Train.WriteMarker("train run start", [], [new(TelemetryTags.RunId, "r1")]);
+        string? second = _telemetry.Train.WriteMarker("train run end", [first], [new(TelemetryTags.RunId, "r1")],
+            span => span.Fail("diverged"));
+        Assert.Same(ambient, Activity.Current);   // the caller's span is left as it was
+
+        var start = Assert.Single(Stopped("train run start"));
+        var end = Assert.Single(Stopped("train run end"));
+        // Both are complete (stopped) before anyone can parent to or link to them, and neither belongs to the ambient trace.
+        Assert.Equal(TraceContext.Inject(start), first);
+        Assert.Equal(TraceContext.Inject(end), second);
+        Assert.All([start, end], m => Assert.Equal(default, m.ParentSpanId));
+        Assert.NotEqual(ambient.TraceId, start.TraceId);
+        Assert.Equal(start.SpanId, Assert.Single(end.Links).Context.SpanId);
+        Assert.Equal(ActivityStatusCode.Error, end.Status);
+        Assert.Equal("r1", end.GetTagItem(TelemetryTags.RunId));
+    }
+
+    [Fact]
+    public void AHeldLinkedRootIsItsOwnTraceAndNeverTheThreadsCurrentSpan()
+    {
+        string sender;
+        using (var s = _telemetry.Cluster.StartActivity("batch stream send")!)
+            sender = TraceContext.Inject(s)!;
+        Assert.Null(Activity.Current);
+        var held = _telemetry.Eval.StartHeldLinkedRoot("batch stream receive", ActivityKind.Consumer, [sender])!;
+        Assert.Null(Activity.Current);
+        Assert.Equal(default, held.ParentSpanId);
+        Assert.NotEqual(sender.Split('-')[1], held.TraceId.ToHexString());
+        Assert.Equal(sender.Split('-')[2], Assert.Single(held.Links).Context.SpanId.ToHexString());
+        held.EndHeld();
+        Assert.True(held.IsStopped);
+        Assert.Null(Activity.Current);
+    }
+
+    [Fact]
     public void NoListenerMeansNoSpanAndNoTraceparent()
     {
         using var silent = new LiteVaeTelemetry();   // a fresh instance nobody listens to

@@ -28,7 +28,7 @@ public sealed class TrainingTracerTests : IDisposable
     }
 
     [Fact]
-    public void AWindowIsOneSpanUnderTheRunWithItsRealTimesAndStepRange()
+    public void AWindowIsOneRootSpanLinkedToTheRunWithItsRealTimesAndStepRange()
     {
         string runTp;
         ActivitySpanId runSpan;
@@ -46,7 +46,13 @@ public sealed class TrainingTracerTests : IDisposable
 
         var w = Assert.Single(_stopped, a => a.Source == _telemetry.Train);
         Assert.Equal("train steps 101-200", w.DisplayName);
-        Assert.Equal(runSpan, w.ParentSpanId);
+        // Its own trace (complete when exported: no missing root while a run is tailed), linked to the run's marker.
+        Assert.Null(w.ParentId);
+        Assert.Equal(default, w.ParentSpanId);
+        Assert.NotEqual(runTp.Split('-')[1], w.TraceId.ToHexString());
+        var link = Assert.Single(w.Links);
+        Assert.Equal(runSpan, link.Context.SpanId);
+        Assert.Equal(runTp.Split('-')[1], link.Context.TraceId.ToHexString());
         Assert.Equal(start, w.StartTimeUtc);
         Assert.Equal(TimeSpan.FromSeconds(12.5), w.Duration);
         Assert.Equal(101L, w.GetTagItem(TelemetryTags.StepFirst));
@@ -65,19 +71,42 @@ public sealed class TrainingTracerTests : IDisposable
         var tracer = new TrainingTracer(_telemetry, "run-2", "n", "cpu", runTraceParent: null);
         tracer.Window(1, 10, DateTime.UtcNow, 1, 10, 0, [new("total", double.NaN)]);
         var w = Assert.Single(_stopped, a => a.Source == _telemetry.Train);
-        Assert.Equal(default, w.ParentSpanId);   // untraced run: the window is a root
+        Assert.Equal(default, w.ParentSpanId);   // untraced run: the window is a root, linked to nothing
+        Assert.Empty(w.Links);
         Assert.Equal(ActivityStatusCode.Error, w.Status);
         Assert.Contains("total is NaN at step 10", w.StatusDescription);
     }
 
     [Fact]
-    public void SnapshotSpanBelongsToTheRun()
+    public void ASnapshotIsTheRootOfItsCheckpointsTraceLinkedToTheRun()
     {
-        using var run = _telemetry.Cluster.StartActivity("run")!;
-        var tracer = new TrainingTracer(_telemetry, "run-3", "n", "cpu", TraceContext.Inject(run));
+        string runTp;
+        ActivitySpanId runSpan;
+        using (var run = _telemetry.Cluster.StartActivity("run")!)
+            (runTp, runSpan) = (TraceContext.Inject(run)!, run.SpanId);
+        var tracer = new TrainingTracer(_telemetry, "run-3", "n", "cpu", runTp);
         using (tracer.StartSnapshot(500, "interval")) { }
         var s = Assert.Single(_stopped, a => a.Source == _telemetry.Checkpoint);
-        Assert.Equal(run.SpanId, s.ParentSpanId);
+        Assert.Equal(default, s.ParentSpanId);
+        Assert.Equal(runSpan, Assert.Single(s.Links).Context.SpanId);
+        Assert.Equal("run-3", s.GetTagItem(TelemetryTags.RunId));
         Assert.Equal(500L, s.GetTagItem(TelemetryTags.Step));
+    }
+
+    [Fact]
+    public void ASnapshotACommandAskedForIsAChildOfTheCommandsSpan()
+    {
+        string runTp, commandTp;
+        using (var run = _telemetry.Cluster.StartActivity("run")!)
+            runTp = TraceContext.Inject(run)!;
+        ActivitySpanId commandSpan;
+        using (var command = _telemetry.Cluster.StartActivity("coordinator checkpoint")!)
+            (commandTp, commandSpan) = (TraceContext.Inject(command)!, command.SpanId);
+        var tracer = new TrainingTracer(_telemetry, "run-4", "n", "cpu", runTp);
+        using (tracer.StartSnapshot(7, "requested", commandTp)) { }
+        var s = Assert.Single(_stopped, a => a.Source == _telemetry.Checkpoint);
+        Assert.Equal(commandSpan, s.ParentSpanId);
+        Assert.Equal(commandTp.Split('-')[1], s.TraceId.ToHexString());
+        Assert.Equal(runTp.Split('-')[2], Assert.Single(s.Links).Context.SpanId.ToHexString());
     }
 }
