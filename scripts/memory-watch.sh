@@ -41,7 +41,7 @@ dotnet-counters collect -p $trainer "${counters[@]}" -o "$out/counters-trainer.c
 dotnet-counters collect -p $data "${counters[@]}" -o "$out/counters-data.csv" > /dev/null 2>&1 & counters_d=$!
 echo "time_s,trainer_rss_mib,data_rss_mib" > "$out/rss.csv"
 # Where the data node's RSS lives (file/brk heap/arenas/GC/other anonymous, threads): scripts/rss-breakdown.py.
-echo "time_s,$(python3 scripts/rss-breakdown.py $data --header | head -1)" > "$out/breakdown-data.csv"
+echo "time_s,$(python3 scripts/rss-breakdown.py $data --header 2>/dev/null | head -1)" > "$out/breakdown-data.csv"
 rss() { awk '/VmRSS/ {printf "%.1f", $2 / 1024}' "/proc/$1/status" 2>/dev/null; }
 start=$(date +%s); dumped=0; kills=0; last_kill=$start
 while [ $(( $(date +%s) - start )) -lt $(( minutes * 60 )) ]; do
