@@ -1,6 +1,7 @@
 using LiteVae.Actors;
 using LiteVae.Actors.Coordination;
 using LiteVae.Host.Config;
+using LiteVae.Host.Node.Management;
 using LiteVae.Model.Distributed;
 
 namespace LiteVae.Host.Node;
@@ -14,6 +15,11 @@ public sealed record NodeOptions(
     TimeSpan MaxBackoff, TimeSpan FinalCheckpointTimeout, TimeSpan EvalHeartbeat, CollectiveSettings Collectives)
 {
     public const string GpuDispatcher = "litevae.gpu-dispatcher";
+
+    /// <summary><c>litevae.management.*</c>: the Akka.Management HTTP endpoint (off by default).</summary>
+    public ManagementSettings Management { get; init; } = ManagementSettings.Off;
+    /// <summary><c>litevae.node.discovery.*</c>: static seeds (default) or Cluster Bootstrap.</summary>
+    public DiscoverySettings Discovery { get; init; } = DiscoverySettings.Static;
 
     public bool Has(string role) => Roles.Contains(role);
 
@@ -31,11 +37,13 @@ public sealed record NodeOptions(
         var seeds = f.StringList("litevae.node.seed-nodes", []).Select(s => ParseAddress(s, $"{f.Source}: key 'litevae.node.seed-nodes'")).ToList();
         if (f.Has("litevae.data")) f.Section("litevae.data").RejectUnknown(DataKeys, "litevae.data.");
         var (group, collectives) = DistributedSettingsBinder.Bind(f);
+        string hostname = f.String("litevae.node.hostname", "127.0.0.1"), publicHostname = f.String("litevae.node.public-hostname", "");
+        var (management, discovery) = ManagementBinder.Bind(f, seeds, hostname, publicHostname);
         return new NodeOptions(
             roles.Distinct().ToList(),
-            f.String("litevae.node.hostname", "127.0.0.1"),
+            hostname,
             f.Int("litevae.node.port", 0, 0, 65535),
-            f.String("litevae.node.public-hostname", ""),
+            publicHostname,
             seeds,
             f.String("litevae.run.runs-root", "runs"),
             f.String("litevae.run.run-dir", ""),
@@ -53,7 +61,7 @@ public sealed record NodeOptions(
             TimeSpan.FromSeconds(f.Double("litevae.trainer.max-backoff-s", 30, 0.1, 3600)),
             TimeSpan.FromSeconds(f.Double("litevae.trainer.final-checkpoint-timeout-s", 120, 1, 3600)),
             TimeSpan.FromSeconds(f.Double("litevae.eval.heartbeat-s", 2, 0.1, 60)),
-            collectives);
+            collectives) { Management = management, Discovery = discovery };
     }
 
     private static readonly string[] DataKeys = ["max-leases", "decode-workers", "chunk-kb", "heartbeat-s"];
