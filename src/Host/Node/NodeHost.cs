@@ -41,6 +41,7 @@ public static class NodeHost
             : null;
         var authorizer = security.Authorizer(plan?.RunDir);
 
+        NodeManagement.AddNodeHealthServices(builder.Services, o);
         builder.Services.AddAkka(ClusterRoles.SystemName, (ab, _) =>
         {
             ab.AddHocon(file.Raw, HoconAddMode.Prepend);
@@ -67,7 +68,7 @@ public static class NodeHost
                 if (o.Seeds.Count == 0 && !o.Discovery.Bootstraps) cluster.Join(cluster.SelfAddress);
             });
             // Before the `started` callback: once a node prints its address, its health endpoint answers.
-            ab.WithNodeManagement(builder.Services, o, file.Source);
+            ab.WithNodeManagement(o, file.Source);
             if (plan is not null)
                 ab.WithCoordinatorRole(new CoordinatorRoleOptions(plan, services.Store, o.Coordinator));
             if (o.Has(ClusterRoles.Data))

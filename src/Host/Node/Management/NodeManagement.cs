@@ -16,16 +16,24 @@ namespace LiteVae.Host.Node.Management;
 /// </summary>
 public static class NodeManagement
 {
-    public static AkkaConfigurationBuilder WithNodeManagement(this AkkaConfigurationBuilder b, IServiceCollection services, NodeOptions o, string source)
+    /// <summary>
+    /// The HealthCheckService that <see cref="HealthRoutes"/> runs (Akka.Hosting adds its registrations to it). Called on
+    /// the host's services before AddAkka: its callback runs once the service collection is read-only.
+    /// </summary>
+    public static void AddNodeHealthServices(IServiceCollection services, NodeOptions o)
+    {
+        if (o.Management.Enabled) services.AddHealthChecks();
+    }
+
+    public static AkkaConfigurationBuilder WithNodeManagement(this AkkaConfigurationBuilder b, NodeOptions o, string source)
     {
         var m = o.Management;
         var d = o.Discovery;
         if (!m.Enabled) return b;
 
-        services.AddHealthChecks();   // the HealthCheckService HealthRoutes runs; Akka.Hosting adds its registrations to it
         b.WithNodeHealthChecks(o.Roles);
-        // Started by the startup task below, not auto-started: a port that cannot be bound must stop the node with
-        // a clear error, where Akka.Management's auto-start would only log it and terminate the system (exit code 0).
+        // Not auto-started: the startup task below binds the routes (ManagementServer says why not Start()), so a port
+        // that cannot be bound stops the node with a clear error; auto-start would only log it and exit with code 0.
         b.WithAkkaManagement(new AkkaManagementOptions
         {
             HostName = m.Hostname,
@@ -81,15 +89,13 @@ public static class NodeManagement
         {
             try
             {
-                await AkkaManagement.Get(system).Start();
+                await ManagementServer.Start(system, m.BindHostname, m.Port);
             }
-            catch (Exception e)
+            catch (Exception e) when (e is System.Net.Sockets.SocketException or InvalidOperationException)
             {
-                var cause = e;
-                while (cause.InnerException is not null) cause = cause.InnerException;
                 throw new ConfigException($"{source}: the management endpoint cannot listen on {m.BindHostname}:{m.Port} " +
-                                          $"(keys 'litevae.management.bind-hostname' / 'litevae.management.port'): {cause.Message}. " +
-                                          "Pick a free port, or stop what holds this one.");
+                                          $"(keys 'litevae.management.bind-hostname' / 'litevae.management.port'): {e.Message}. " +
+                                          "Pick a free port (every node on one host needs its own), or stop what holds this one.");
             }
             Console.WriteLine($"management endpoint {m.Url}  (health: {m.Url}{HealthRoutes.AlivePath}, {m.Url}{HealthRoutes.ReadyPath}" +
                               (d.Bootstraps ? $"; cluster bootstrap: {d.Method.ToString().ToLowerInvariant()} discovery of '{d.ServiceName}')" : ")"));
