@@ -103,6 +103,27 @@ public class ManagementConfigTests
         Assert.StartsWith(Preset("data-node.conf"), e.Message);
     }
 
+    /// <summary>deploy/k8s/configmap.yaml's cluster.conf, layered after each role preset as the manifests do, binds.</summary>
+    [Theory]
+    [InlineData("coordinator.conf")]
+    [InlineData("data-node.conf")]
+    [InlineData("trainer-node.conf")]
+    [InlineData("eval-node.conf")]
+    public void The_kubernetes_configmap_binds_after_every_role_preset(string preset)
+    {
+        using var dir = new Support.TempDir();
+        var yaml = File.ReadAllLines(Path.Combine(Support.RepoPaths.Root, "deploy", "k8s", "configmap.yaml"));
+        int start = Array.FindIndex(yaml, l => l.Trim() == "cluster.conf: |") + 1;
+        File.WriteAllLines(dir.File("cluster.conf"), yaml[start..].TakeWhile(l => l.StartsWith("    ") || l.Trim() == "").Select(l => l.Length >= 4 ? l[4..] : l));
+        var o = NodeOptions.Bind(HoconFile.Load([Preset(preset), dir.File("cluster.conf")], ["litevae.node.hostname=10.1.2.3"]));
+        Assert.Equal(DiscoveryMethod.Kubernetes, o.Discovery.Method);
+        Assert.Equal("app={0}", o.Discovery.PodLabelSelector);
+        Assert.Equal("management", o.Discovery.PortName);
+        Assert.Empty(o.Seeds);
+        Assert.Equal(new ManagementSettings(true, "10.1.2.3", 8558, "0.0.0.0"), o.Management);
+        Assert.Equal(4053, o.Port);
+    }
+
     [Fact]
     public void Liveness_fails_only_when_downed_gone_or_unable_to_join()
     {
