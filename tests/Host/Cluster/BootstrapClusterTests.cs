@@ -7,8 +7,9 @@ namespace LiteVae.Host.Tests.Cluster;
 /// <summary>
 /// Cluster Bootstrap and health with real `litevae node` processes on loopback: no seed nodes, Akka.Discovery's config
 /// method lists the nodes' management endpoints, and the cluster forms from them (the lowest-addressed node founds it
-/// once every listed node answers); /health/ready says not-ready until this node is a member Up, ready after;
-/// /health/alive says alive throughout; a management port that is taken stops the node with an error naming the key.
+/// once every listed node answers); a node killed and started again joins the running cluster the same way;
+/// /health/ready says not-ready until this node is a member Up, ready after; /health/alive says alive throughout;
+/// a management port that is taken stops the node with an error naming the key.
 /// </summary>
 [Trait("Category", "Cluster")]
 public sealed class BootstrapClusterTests : IDisposable
@@ -27,7 +28,7 @@ public sealed class BootstrapClusterTests : IDisposable
     ];
 
     /// <summary>A node that finds its cluster by config discovery over <paramref name="endpoints"/> (management ports on 127.0.0.1).</summary>
-    private NodeProcess StartBootstrapped(string name, string hocon, int managementPort, int[] endpoints, bool coordinator = false)
+    private NodeProcess StartBootstrapped(string name, string hocon, int managementPort, int[] endpoints, bool coordinator = false, TimeSpan? start = null)
     {
         var n = NodeProcess.Start(name,
         [
@@ -40,15 +41,18 @@ public sealed class BootstrapClusterTests : IDisposable
             "--set", "litevae.management.enabled=on",
             "--set", $"litevae.management.port={managementPort}",
             "--set", $"litevae.run.run-dir=\"{_runDir}\"",
+            // A killed node is downed within seconds, not the default 10 s + 5 s (as in ProcessClusterTests).
+            "--set", "akka.cluster.split-brain-resolver.stable-after=3s",
+            "--set", "akka.cluster.failure-detector.acceptable-heartbeat-pause=3s",
             .. (coordinator ? Experiment : []),
         ]);
         _nodes.Add(n);
-        n.WaitForAddress(Start);   // printed after the management endpoint listens
+        n.WaitForAddress(start ?? Start);   // printed after the management endpoint listens
         return n;
     }
 
     [Fact]
-    public void Three_nodes_without_seed_nodes_form_one_cluster_by_config_discovery_and_report_ready_only_once_Up()
+    public void Three_nodes_without_seed_nodes_form_one_cluster_by_config_discovery_report_ready_only_once_Up_and_a_restarted_node_rejoins()
     {
         int mA = NodeProcess.FreePort(), mD = NodeProcess.FreePort(), mE = NodeProcess.FreePort();
         int[] endpoints = [mA, mD, mE];
@@ -83,9 +87,21 @@ public sealed class BootstrapClusterTests : IDisposable
         foreach (var n in new[] { a, d, e })
             Assert.Contains($"\"Port\":{n.Address!.Split(':')[1]}", body);
 
+        // A node lost (kill -9) and started again on its endpoint (what a supervisor or a Job's new pod does) joins
+        // the running cluster through a contact point that is in it; it is ready once Up, after the lost one is downed.
+        // Its port holds the dead process's connections in TIME_WAIT for up to a minute: the new one waits them out.
+        d.KillHard();
+        var d2 = StartBootstrapped("data-2", "data-node.conf", mD, endpoints, start: Start + TimeSpan.FromSeconds(75));
+        Assert.Contains("member Up in a cluster of", WaitForReady(d2, mD));
+        WaitForStatus(cluster, s =>
+        {
+            string m = s[s.IndexOf("members", StringComparison.Ordinal)..];
+            return Regex.IsMatch(m, $@"{Regex.Escape(d2.Address!)}\s") && !Regex.IsMatch(m, $@"{Regex.Escape(d.Address!)}\s");
+        }, a);
+
         var (stopCode, stopped) = NodeProcess.Run(TimeSpan.FromMinutes(3), "stop", "--cluster", cluster, "--run-dir", _runDir);
         Assert.True(stopCode == 0, stopped);
-        foreach (var n in new[] { a, d, e })
+        foreach (var n in new[] { a, d2, e })
         {
             Assert.True(n.WaitForExit(TimeSpan.FromSeconds(90)), $"{n.Name} did not exit after stop:\n{n.Output}");
             Assert.True(n.ExitCode == 0, $"{n.Name} exited with {n.ExitCode}:\n{n.Output}");

@@ -29,10 +29,9 @@ internal static class ManagementServer
         var endpoint = new IPEndPoint(ip, port);
 
         // Ceen binds inside ListenAsync and would only report a taken port through the task it returns, after the
-        // node had announced itself; a listener of our own first gives the node a clear error at start instead.
-        using (var probe = new Socket(ip.AddressFamily, SocketType.Stream, ProtocolType.Tcp))
-            probe.Bind(endpoint);
-
+        // node had announced itself; binding it ourselves first (as Ceen does: without SO_REUSEADDR) gives the node
+        // a clear error at start instead.
+        await WaitUntilFree(endpoint, port);
         var stop = new CancellationTokenSource();
         var config = new ServerConfig { Router = new AkkaRouter(system, routes) };
         var serving = HttpServer.ListenAsync(endpoint, false, config, stop.Token);
@@ -44,5 +43,55 @@ internal static class ManagementServer
             stop.Cancel();
             return Task.FromResult(Akka.Done.Instance);
         });
+    }
+
+    /// <summary>
+    /// Returns once <paramref name="endpoint"/> can be bound. A port someone listens on fails at once. A port that only
+    /// holds connections of an earlier process in TIME_WAIT (a node restarted on its port right after it died: the
+    /// probes' connections linger for a minute, and Ceen's listener does not set SO_REUSEADDR, so nothing may bind
+    /// the port until they expire) is waited for, up to <see cref="TimeWaitLimit"/>, with one line saying why.
+    /// </summary>
+    private static async Task WaitUntilFree(IPEndPoint endpoint, int port)
+    {
+        var until = DateTime.UtcNow + TimeWaitLimit;
+        bool told = false;
+        while (true)
+        {
+            try
+            {
+                using var probe = new Socket(endpoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
+                probe.Bind(endpoint);
+                probe.Listen();
+                return;
+            }
+            catch (SocketException e) when (e.SocketErrorCode == SocketError.AddressAlreadyInUse && DateTime.UtcNow < until)
+            {
+                if (await Listening(endpoint)) throw;   // a real clash: fail at once
+            }
+            if (!told)
+                Console.WriteLine($"management port {port}: waiting for the connections of an earlier process to expire (TIME_WAIT, up to a minute)");
+            told = true;
+            await Task.Delay(1000);
+        }
+    }
+
+    /// <summary>Linux keeps TIME_WAIT for 60 s; a little more for a loaded machine.</summary>
+    private static readonly TimeSpan TimeWaitLimit = TimeSpan.FromSeconds(75);
+
+    private static async Task<bool> Listening(IPEndPoint endpoint)
+    {
+        var target = endpoint.Address.Equals(IPAddress.Any) ? IPAddress.Loopback
+            : endpoint.Address.Equals(IPAddress.IPv6Any) ? IPAddress.IPv6Loopback : endpoint.Address;
+        using var client = new Socket(target.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(2));
+        try
+        {
+            await client.ConnectAsync(new IPEndPoint(target, endpoint.Port), timeout.Token);
+            return true;
+        }
+        catch (Exception e) when (e is SocketException or OperationCanceledException)
+        {
+            return false;
+        }
     }
 }
