@@ -5,6 +5,8 @@ namespace LiteVae.Actors.Hosting;
 
 /// <summary>Registry keys (empty marker types) for the actors other code asks for.</summary>
 public sealed class CoordinatorProxyKey;
+/// <summary>The Coordinator singleton's manager on a coordinator-role node (the node's readiness checks it started).</summary>
+public sealed class CoordinatorManagerKey;
 public sealed class GatewayKey;
 public sealed class TrainerKey;
 public sealed class DataNodeKey;
@@ -25,7 +27,7 @@ public static class RoleExtensions
         });
 
     public static AkkaConfigurationBuilder WithCoordinatorRole(this AkkaConfigurationBuilder b, CoordinatorRoleOptions o) =>
-        b.WithActors((system, _) => RoleStarter.StartCoordinator(system, o));
+        b.WithActors((system, registry) => registry.Register<CoordinatorManagerKey>(RoleStarter.StartCoordinator(system, o)));
 
     public static AkkaConfigurationBuilder WithDataRole(this AkkaConfigurationBuilder b, DataRoleOptions o) =>
         b.WithActors((system, registry) =>

@@ -13,7 +13,7 @@ public static class NodeExit
     /// <summary>The run stopped on an error (bad data, a trainer that cannot start, a NaN guard), or a config error at start.</summary>
     public const int Failed = 1;
     /// <summary>The cluster removed this node (the split-brain resolver downed it: it was on the minority side,
-    /// or unreachable too long). Restart it: it joins again through its seed nodes.</summary>
+    /// or unreachable too long). Restart it: it joins again through its seed nodes or Cluster Bootstrap.</summary>
     public const int Downed = 3;
     /// <summary>It could not join any seed node in time. Check the seed addresses and that a seed is up, then restart it.</summary>
     public const int JoinFailed = 4;

@@ -10,6 +10,7 @@ using LiteVae.Actors.Eval;
 using LiteVae.Actors.Hosting;
 using LiteVae.Actors.Training;
 using LiteVae.Host.Config;
+using LiteVae.Host.Node.Management;
 using LiteVae.Host.Security;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
@@ -41,6 +42,7 @@ public static class NodeHost
             : null;
         var authorizer = security.Authorizer(plan?.RunDir);
 
+        NodeManagement.AddNodeHealthServices(builder.Services, o);
         builder.Services.AddAkka(ClusterRoles.SystemName, (ab, _) =>
         {
             ab.AddHocon(file.Raw, HoconAddMode.Prepend);
@@ -63,8 +65,11 @@ public static class NodeHost
             {
                 var cluster = Cluster.Get(system);
                 node = $"{cluster.SelfAddress.Host}:{cluster.SelfAddress.Port}";
-                if (o.Seeds.Count == 0) cluster.Join(cluster.SelfAddress);   // a cluster of one
+                // No seeds and no discovery: a cluster of one. With discovery, Cluster Bootstrap joins (NodeManagement).
+                if (o.Seeds.Count == 0 && !o.Discovery.Bootstraps) cluster.Join(cluster.SelfAddress);
             });
+            // Before the `started` callback: once a node prints its address, its health endpoint answers.
+            ab.WithNodeManagement(o, file.Source);
             if (plan is not null)
                 ab.WithCoordinatorRole(new CoordinatorRoleOptions(plan, services.Store, o.Coordinator));
             if (o.Has(ClusterRoles.Data))

@@ -1,6 +1,7 @@
 using LiteVae.Actors;
 using LiteVae.Actors.Coordination;
 using LiteVae.Host.Config;
+using LiteVae.Host.Node.Management;
 using LiteVae.Model.Distributed;
 
 namespace LiteVae.Host.Node;
@@ -17,6 +18,10 @@ public sealed record NodeOptions(
 
     /// <summary>How often freed native memory goes back to the OS (<see cref="NativeMemoryTrim"/>); zero = never.</summary>
     public TimeSpan MallocTrimInterval { get; init; } = TimeSpan.FromSeconds(60);
+    /// <summary><c>litevae.management.*</c>: the Akka.Management HTTP endpoint (off by default).</summary>
+    public ManagementSettings Management { get; init; } = ManagementSettings.Off;
+    /// <summary><c>litevae.node.discovery.*</c>: static seeds (default) or Cluster Bootstrap.</summary>
+    public DiscoverySettings Discovery { get; init; } = DiscoverySettings.Static;
 
     public bool Has(string role) => Roles.Contains(role);
 
@@ -34,11 +39,13 @@ public sealed record NodeOptions(
         var seeds = f.StringList("litevae.node.seed-nodes", []).Select(s => ParseAddress(s, $"{f.Source}: key 'litevae.node.seed-nodes'")).ToList();
         if (f.Has("litevae.data")) f.Section("litevae.data").RejectUnknown(DataKeys, "litevae.data.");
         var (group, collectives) = DistributedSettingsBinder.Bind(f);
+        string hostname = f.String("litevae.node.hostname", "127.0.0.1"), publicHostname = f.String("litevae.node.public-hostname", "");
+        var (management, discovery) = ManagementBinder.Bind(f, seeds, hostname, publicHostname);
         return new NodeOptions(
             roles.Distinct().ToList(),
-            f.String("litevae.node.hostname", "127.0.0.1"),
+            hostname,
             f.Int("litevae.node.port", 0, 0, 65535),
-            f.String("litevae.node.public-hostname", ""),
+            publicHostname,
             seeds,
             f.String("litevae.run.runs-root", "runs"),
             f.String("litevae.run.run-dir", ""),
@@ -59,6 +66,8 @@ public sealed record NodeOptions(
             collectives)
         {
             MallocTrimInterval = TimeSpan.FromSeconds(f.Double("litevae.node.malloc-trim-s", 60, 0, 86400)),
+            Management = management,
+            Discovery = discovery,
         };
     }
 
