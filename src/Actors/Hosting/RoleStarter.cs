@@ -10,15 +10,16 @@ using LiteVae.Actors.Training;
 namespace LiteVae.Actors.Hosting;
 
 /// <summary>What the trainer role needs from the Host.</summary>
+/// <param name="CheckpointServer">This node's checkpoint server (the run's home copies this trainer's checkpoints from it).</param>
 public sealed record TrainerRoleOptions(
     TrainerSettings Settings, TrainingEngineFactory Engine, ICheckpointStore Store, int IntakeBatches, string Dispatcher,
-    TimeSpan MinBackoff, TimeSpan MaxBackoff, TimeSpan FinalCheckpointTimeout);
+    TimeSpan MinBackoff, TimeSpan MaxBackoff, TimeSpan FinalCheckpointTimeout, IActorRef? CheckpointServer = null);
 
 /// <summary>What the data role needs from the Host.</summary>
 public sealed record DataRoleOptions(DataNodeSettings Settings, ExperimentBinder Bind);
 
 /// <summary>What the eval role needs from the Host.</summary>
-public sealed record EvalRoleOptions(string Node, EvalJobFactory Jobs, string Dispatcher, TimeSpan Heartbeat);
+public sealed record EvalRoleOptions(string Node, EvalJobFactory Jobs, string Dispatcher, TimeSpan Heartbeat, Transfer.StorageSettings? Storage = null);
 
 /// <summary>What the coordinator role needs from the Host.</summary>
 public sealed record CoordinatorRoleOptions(RunPlan Plan, ICheckpointStore Store, CoordinatorSettings Settings);
@@ -39,6 +40,11 @@ public static class RoleStarter
         return system.ActorOf(ClusterSingletonProxy.Props($"/user/{CoordinatorManager}",
             ClusterSingletonProxySettings.Create(system).WithRole(ClusterRoles.Coordinator).WithBufferSize(10_000)), CoordinatorProxy);
     }
+
+    /// <summary>Every node: serves the checkpoints on this node's disk to nodes that do not share it (eval nodes, a
+    /// replacement trainer, the run's home copying a trainer's checkpoint).</summary>
+    public static IActorRef StartCheckpointServer(ActorSystem system, int chunkBytes) =>
+        system.ActorOf(Transfer.CheckpointServer.Props(chunkBytes), Transfer.CheckpointServer.Name);
 
     /// <summary>Every node: the gateway that CLI clients talk to.</summary>
     /// <param name="authorizer">Who may send commands (mutual TLS, or the run token on loopback).</param>
@@ -66,7 +72,7 @@ public static class RoleStarter
     {
         var buffer = new IntakeBuffer(o.IntakeBatches);
         var intake = system.ActorOf(BatchIntake.Props(buffer), Intake);
-        var checkpointer = system.ActorOf(Checkpointer.Props(o.Store, coordinator), CheckpointerName);
+        var checkpointer = system.ActorOf(Checkpointer.Props(o.Store, coordinator, o.CheckpointServer), CheckpointerName);
         var child = DeviceTrainer.Props(o.Settings, o.Engine, buffer, intake, checkpointer, coordinator).WithDispatcher(o.Dispatcher);
         var trainer = system.ActorOf(BackoffSupervisor.Props(
             Backoff.OnFailure(child, TrainerChild, o.MinBackoff, o.MaxBackoff, 0.2, -1).WithAutoReset(TimeSpan.FromMinutes(2))), Trainer);
@@ -88,5 +94,5 @@ public static class RoleStarter
     }
 
     public static IActorRef StartEvaluator(ActorSystem system, EvalRoleOptions o, IActorRef coordinator) =>
-        system.ActorOf(Evaluator.Props(o.Node, o.Jobs, coordinator, o.Heartbeat).WithDispatcher(o.Dispatcher), EvaluatorName);
+        system.ActorOf(Evaluator.Props(o.Node, o.Jobs, coordinator, o.Heartbeat, o.Storage).WithDispatcher(o.Dispatcher), EvaluatorName);
 }

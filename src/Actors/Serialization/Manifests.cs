@@ -45,6 +45,13 @@ public static class Manifests
         [typeof(EvalProtocol.EvaluationStarted)] = "e3",
         [typeof(EvalProtocol.EvaluationFinished)] = "e4",
         [typeof(EvaluationStatus)] = "e5",
+        // checkpoint transfer between nodes (x*)
+        [typeof(TransferProtocol.GetManifest)] = "x1",
+        [typeof(TransferProtocol.Manifest)] = "x2",
+        [typeof(TransferProtocol.GetChunk)] = "x3",
+        [typeof(TransferProtocol.Chunk)] = "x4",
+        [typeof(TransferProtocol.Release)] = "x5",
+        [typeof(TransferProtocol.Refused)] = "x6",
         // client commands (c*)
         [typeof(ClientProtocol.GetClusterStatus)] = "c1",
         [typeof(ClientProtocol.ClusterStatus)] = "c2",

@@ -32,13 +32,14 @@ public sealed class Checkpointer : ReceiveActor
     private readonly ILoggingAdapter _log = Context.GetLogger();
     private readonly ICheckpointStore _store;
     private readonly IActorRef _coordinator;
+    private readonly IActorRef? _server;   // this node's checkpoint server: the run's home copies what we write from it
     private readonly LinkedList<object> _pending = new();   // Write or MarkResume, in arrival order
     private object? _running;
     private IReadOnlyList<StepRecord> _unwritten = [];   // records of a failed write that never reached the training log
 
-    public Checkpointer(ICheckpointStore store, IActorRef coordinator)
+    public Checkpointer(ICheckpointStore store, IActorRef coordinator, IActorRef? server = null)
     {
-        (_store, _coordinator) = (store, coordinator);
+        (_store, _coordinator, _server) = (store, coordinator, server);
         Receive<Write>(Enqueue);
         Receive<MarkResume>(m => { _pending.AddLast(m); StartNext(); });
         Receive<Written>(HandleWritten);
@@ -46,8 +47,8 @@ public sealed class Checkpointer : ReceiveActor
         Receive<Marked>(_ => { _running = null; StartNext(); });
     }
 
-    public static Props Props(ICheckpointStore store, IActorRef coordinator) =>
-        Akka.Actor.Props.Create(() => new Checkpointer(store, coordinator));
+    public static Props Props(ICheckpointStore store, IActorRef coordinator, IActorRef? server = null) =>
+        Akka.Actor.Props.Create(() => new Checkpointer(store, coordinator, server));
 
 
     private void Enqueue(Write w)
@@ -125,7 +126,7 @@ public sealed class Checkpointer : ReceiveActor
     private void HandleWritten(Written w)
     {
         _running = null;
-        var saved = new CheckpointEvents.CheckpointSaved(w.Job.Snapshot.Step, w.Path, w.Job.Reason, w.Seconds);
+        var saved = new CheckpointEvents.CheckpointSaved(w.Job.Snapshot.Step, w.Path, w.Job.Reason, w.Seconds, _server);
         _log.Info("checkpoint step {0} ({1}) written in {2:F2}s: {3}", saved.Step, saved.Reason, w.Seconds, w.Path);
         w.Job.ReplyTo.Tell(saved);
         _coordinator.Tell(saved);

@@ -1,5 +1,6 @@
 using LiteVae.Actors;
 using LiteVae.Actors.Coordination;
+using LiteVae.Actors.Transfer;
 using LiteVae.Host.Config;
 using LiteVae.Model.Distributed;
 
@@ -13,6 +14,9 @@ public sealed record NodeOptions(
     TimeSpan DataHeartbeat, int IntakeBatches, TimeSpan RegisterInterval, TimeSpan ProgressInterval, TimeSpan MinBackoff,
     TimeSpan MaxBackoff, TimeSpan FinalCheckpointTimeout, TimeSpan EvalHeartbeat, CollectiveSettings Collectives)
 {
+    /// <summary>Whether this node shares the run directory of the coordinator's node, and how checkpoints are copied when not.</summary>
+    public StorageSettings Storage { get; init; } = StorageSettings.SharedDisk;
+
     public const string GpuDispatcher = "litevae.gpu-dispatcher";
 
     public bool Has(string role) => Roles.Contains(role);
@@ -31,6 +35,19 @@ public sealed record NodeOptions(
         var seeds = f.StringList("litevae.node.seed-nodes", []).Select(s => ParseAddress(s, $"{f.Source}: key 'litevae.node.seed-nodes'")).ToList();
         if (f.Has("litevae.data")) f.Section("litevae.data").RejectUnknown(DataKeys, "litevae.data.");
         var (group, collectives) = DistributedSettingsBinder.Bind(f);
+        if (f.Has("litevae.storage")) f.Section("litevae.storage").RejectUnknown(StorageKeys, "litevae.storage.");
+        string shared = f.String("litevae.storage.shared-run-dir", "auto");
+        var mode = shared switch
+        {
+            "auto" => SharedRunDir.Auto,
+            "yes" or "on" or "true" => SharedRunDir.Yes,
+            "no" or "off" or "false" => SharedRunDir.No,
+            _ => throw new ConfigException($"{f.Source}: key 'litevae.storage.shared-run-dir' is '{shared}'; use auto, yes or no."),
+        };
+        string runsRoot = f.String("litevae.run.runs-root", "runs"), runDir = f.String("litevae.run.run-dir", "");
+        // A chunk travels in one remoting frame (akka.remote.dot-netty.tcp.maximum-frame-size, 4 MiB in base.conf).
+        var storage = new StorageSettings(mode, runsRoot, runDir, f.Int("litevae.storage.chunk-kb", 1024, 16, 3072) * 1024,
+            TimeSpan.FromSeconds(f.Double("litevae.storage.request-timeout-s", 30, 1, 600)), f.Int("litevae.storage.attempts", 3, 1, 100));
         return new NodeOptions(
             roles.Distinct().ToList(),
             f.String("litevae.node.hostname", "127.0.0.1"),
@@ -53,8 +70,10 @@ public sealed record NodeOptions(
             TimeSpan.FromSeconds(f.Double("litevae.trainer.max-backoff-s", 30, 0.1, 3600)),
             TimeSpan.FromSeconds(f.Double("litevae.trainer.final-checkpoint-timeout-s", 120, 1, 3600)),
             TimeSpan.FromSeconds(f.Double("litevae.eval.heartbeat-s", 2, 0.1, 60)),
-            collectives);
+            collectives) { Storage = storage };
     }
+
+    private static readonly string[] StorageKeys = ["shared-run-dir", "chunk-kb", "request-timeout-s", "attempts"];
 
     private static readonly string[] DataKeys = ["max-leases", "decode-workers", "chunk-kb", "heartbeat-s"];
 
