@@ -27,10 +27,10 @@ public sealed record FetchFailed(FetchRequest Request, string Reason) : INoSeria
 /// </summary>
 public sealed class CheckpointFetch : ReceiveActor, IWithTimers
 {
-    private sealed record Timeout(int Request);
-    private sealed record Written(int Request);
-    private sealed record DiskFailed(int Request, string Reason, bool Retry);
-    private sealed record Done(string Path);
+    private sealed record Timeout(int Request) : INoSerializationVerificationNeeded;
+    private sealed record Written(int Request) : INoSerializationVerificationNeeded;
+    private sealed record DiskFailed(int Request, string Reason, bool Retry) : INoSerializationVerificationNeeded;
+    private sealed record Done(string Path) : INoSerializationVerificationNeeded;
 
     private readonly ILoggingAdapter _log = Context.GetLogger();
     private readonly FetchRequest _r;
@@ -114,7 +114,7 @@ public sealed class CheckpointFetch : ReceiveActor, IWithTimers
         });
     }
 
-    private sealed record Began(int Request, CheckpointDownload Download);
+    private sealed record Began(int Request, CheckpointDownload Download) : INoSerializationVerificationNeeded;
 
     /// <summary>Asks for the next chunk, or finishes when every byte is here.</summary>
     private void Next()

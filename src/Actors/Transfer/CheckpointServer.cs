@@ -18,8 +18,8 @@ public sealed class CheckpointServer : ReceiveActor, IWithTimers
     public static readonly TimeSpan IdleAfter = TimeSpan.FromMinutes(2);
 
     private sealed record Session(string Checkpoint, IDisposable? Pin, DateTime LastUsed);
-    private sealed record Hashed(string Checkpoint, long Step, IReadOnlyList<FileDigest> Files, DateTime StateTime);
-    private sealed class Sweep { public static readonly Sweep Instance = new(); }
+    private sealed record Hashed(string Checkpoint, long Step, IReadOnlyList<FileDigest> Files, DateTime StateTime) : INoSerializationVerificationNeeded;
+    private sealed class Sweep : INoSerializationVerificationNeeded { public static readonly Sweep Instance = new(); }
 
     private readonly ILoggingAdapter _log = Context.GetLogger();
     private readonly int _maxChunk;
@@ -101,7 +101,7 @@ public sealed class CheckpointServer : ReceiveActor, IWithTimers
             long step = RunDirectory.StepOf(dir) ?? -1;
             self.Tell(new Hashed(dir, step, files, stateTime));
             return new Manifest(m.Checkpoint, step, files);
-        }).PipeTo(sender, failure: e => new Refused(m.Checkpoint, $"{m.Checkpoint}: {e.GetBaseException().Message}"));
+        }).PipeTo(sender, self, failure: e => new Refused(m.Checkpoint, $"{m.Checkpoint}: {e.GetBaseException().Message}"));
     }
 
     private void HandleChunk(GetChunk c)
@@ -121,6 +121,7 @@ public sealed class CheckpointServer : ReceiveActor, IWithTimers
         }
         int length = (int)Math.Clamp(Math.Min(c.Length, digest.Size - c.Offset), 0, _maxChunk);
         string path = Path.Combine(dir, c.File);
+        var self = Self;
         Task.Run(() =>
         {
             var data = new byte[length];
@@ -133,7 +134,7 @@ public sealed class CheckpointServer : ReceiveActor, IWithTimers
                 read += n;
             }
             return new Chunk(c.Checkpoint, c.File, c.Offset, data);
-        }).PipeTo(sender, failure: e => new Refused(c.Checkpoint, $"{path}: {e.GetBaseException().Message}"));
+        }).PipeTo(sender, self, failure: e => new Refused(c.Checkpoint, $"{path}: {e.GetBaseException().Message}"));
     }
 
     private void End(string session)
