@@ -209,6 +209,13 @@ public sealed class CheckpointFetch : ReceiveActor, IWithTimers
         _finished = true;
         Timers.CancelAll();
         if (_r.Holders.Count > 0) Holder.Tell(new Release(_r.Checkpoint, _session));
+        if (result is FetchFailed && _download is { } partial)
+        {
+            // Every attempt on every holder is spent: nobody continues this copy, so its bytes go (a fetch of the same
+            // checkpoint that is cut off by this process dying instead continues from them: CheckpointDownload.Begin).
+            try { partial.Abandon(); }
+            catch (IOException e) { _log.Warning("{0}: could not remove the partial copy: {1}", partial.Folder, e.Message); }
+        }
         if (result is Fetched f && f.Bytes > 0)
             _log.Info("fetched {0} from {1}: {2:F1} MiB in {3:F1} s into {4}", _r.Checkpoint, Holder.Path.Address, f.Bytes / 1048576.0, f.Seconds, f.Path);
         Context.Parent.Tell(result);
