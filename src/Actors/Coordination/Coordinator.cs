@@ -253,8 +253,8 @@ public sealed class Coordinator : ReceiveActor, IWithTimers
     private sealed class FinishAnyway : INoSerializationVerificationNeeded { public static readonly FinishAnyway Instance = new(); }
 
     private TransferProtocol.RunHome? RunHome => Home(_plan, _settings);
-    private readonly Queue<CheckpointEvents.CheckpointSaved> _toAdopt = new();
-    private CheckpointEvents.CheckpointSaved? _adopting;
+    private readonly Queue<(CheckpointEvents.CheckpointSaved Saved, IActorRef Writer)> _toAdopt = new();
+    private (CheckpointEvents.CheckpointSaved Saved, IActorRef Writer)? _adopting;
     private TrainingFinished? _deferredFinish;
 
     /// <summary>A checkpoint a trainer wrote on another node counts for the run only once it is complete in the run
@@ -264,19 +264,21 @@ public sealed class Coordinator : ReceiveActor, IWithTimers
     {
         if (RunHome is not null && s.Holder is { } holder && !holder.Path.Address.HasLocalScope && !string.IsNullOrEmpty(s.Path))
         {
-            _toAdopt.Enqueue(s);
+            _toAdopt.Enqueue((s, Sender));
             AdoptNext();
             return;
         }
         // A trainer on another node repeats a checkpoint's step it already reported (its own path): keep the run's copy.
         if (RunHome is not null && _checkpoints.ContainsKey(s.Step) && !Sender.Path.Address.HasLocalScope) s = s with { Path = "" };
         Count(s);
+        if (s.Holder is not null) Sender.Tell(new CheckpointEvents.CheckpointStored(s.Step, _checkpoints.GetValueOrDefault(s.Step, s.Path)));
     }
 
     private void AdoptNext()
     {
-        if (_adopting is not null || !_toAdopt.TryDequeue(out var s)) return;
-        _adopting = s;
+        if (_adopting is not null || !_toAdopt.TryDequeue(out var next)) return;
+        _adopting = next;
+        var s = next.Saved;
         Context.ActorOf(CheckpointFetch.Props(new FetchRequest(s.Path, [s.Holder!], RunDirectory.CheckpointsOf(_plan.RunDir),
             _settings.Storage.MayUseInPlace, _plan.Retention ?? new RetentionPolicy(), _settings.Storage, s)));
     }
@@ -284,7 +286,9 @@ public sealed class Coordinator : ReceiveActor, IWithTimers
     private void HandleAdopted(Fetched f)
     {
         var s = (CheckpointEvents.CheckpointSaved)f.Request.Tag!;
+        var writer = _adopting?.Writer;
         _adopting = null;
+        writer?.Tell(new CheckpointEvents.CheckpointStored(s.Step, f.Path));
         _log.Info("checkpoint step {0} stored in the run directory: {1} ({2})", s.Step, f.Path,
             f.Bytes > 0 ? $"{f.Bytes / 1048576.0:F1} MiB copied from {s.Holder!.Path.Address} in {f.Seconds:F1} s" : "already there: shared disk");
         Count(s with { Path = f.Path });
@@ -294,7 +298,9 @@ public sealed class Coordinator : ReceiveActor, IWithTimers
     private void HandleAdoptFailed(FetchFailed f)
     {
         var s = (CheckpointEvents.CheckpointSaved)f.Request.Tag!;
+        var writer = _adopting?.Writer;
         _adopting = null;
+        writer?.Tell(new CheckpointEvents.CheckpointStored(s.Step, null, f.Reason));
         _log.Error("checkpoint step {0} ({1}) is not stored in the run directory {2}: {3}; the run's last checkpoint stays {4}",
             s.Step, s.Path, _plan.RunDir, f.Reason, LastCheckpoint ?? "none");
         for (int i = _checkpointWaiters.Count - 1; i >= 0; i--)

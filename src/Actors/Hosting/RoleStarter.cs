@@ -5,6 +5,7 @@ using Akka.Pattern;
 using LiteVae.Actors.Coordination;
 using LiteVae.Actors.Data;
 using LiteVae.Actors.Eval;
+using LiteVae.Actors.Protocol;
 using LiteVae.Actors.Training;
 
 namespace LiteVae.Actors.Hosting;
@@ -82,6 +83,20 @@ public static class RoleStarter
             {
                 var reply = await trainer.Ask<object>(FinalCheckpoint.Instance, o.FinalCheckpointTimeout);
                 system.Log.Info("final checkpoint before leaving: {0}", reply);
+                if (reply is CheckpointEvents.CheckpointSaved saved && o.CheckpointServer is not null)
+                {
+                    // Without a shared disk the run's home copies it from this node: stay until it has (or says it cannot).
+                    try
+                    {
+                        var stored = await checkpointer.Ask<CheckpointEvents.CheckpointStored>(new Checkpointer.AwaitStored(saved.Step), o.FinalCheckpointTimeout);
+                        system.Log.Info("final checkpoint in the run's directory: {0}", stored.Path ?? stored.Error);
+                    }
+                    catch (Exception e) when (e is TaskCanceledException or AskTimeoutException)
+                    {
+                        system.Log.Warning("the run's directory did not confirm the final checkpoint (step {0}) in {1}; it is on this node: {2}",
+                            saved.Step, o.FinalCheckpointTimeout, saved.Path);
+                    }
+                }
             }
             catch (Exception e)
             {

@@ -71,4 +71,9 @@ public static class CheckpointEvents
     public sealed record CheckpointSaved(long Step, string Path, string Reason, double Seconds, IActorRef? Holder = null) : ILiteVaeMessage;
 
     public sealed record CheckpointFailed(long Step, string Reason) : ILiteVaeMessage;
+
+    /// <summary>Coordinator → the Checkpointer that reported <paramref name="Step"/>: the checkpoint is complete in the run's
+    /// directory at <paramref name="Path"/> (copied there when the trainer's node does not share it), or could not be stored
+    /// there (<paramref name="Error"/>). A trainer node that is leaving waits for it, so its final checkpoint is not lost.</summary>
+    public sealed record CheckpointStored(long Step, string? Path, string? Error = null) : ILiteVaeMessage;
 }

@@ -39,6 +39,7 @@ public static class Manifests
         [typeof(GroupProtocol.AbortTrainerGroup)] = "g5",
         [typeof(CheckpointEvents.CheckpointSaved)] = "k1",
         [typeof(CheckpointEvents.CheckpointFailed)] = "k2",
+        [typeof(CheckpointEvents.CheckpointStored)] = "k3",
         // eval (e*)
         [typeof(EvalProtocol.EvaluatorHeartbeat)] = "e1",
         [typeof(EvalProtocol.RunEvaluation)] = "e2",

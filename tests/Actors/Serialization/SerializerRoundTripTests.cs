@@ -64,6 +64,8 @@ public sealed class SerializerRoundTripTests : Akka.TestKit.Xunit2.TestKit
             new TransferProtocol.Release("/r/checkpoints/step-00000010", "s1"),
             new TransferProtocol.Refused("/r/checkpoints/step-00000010", "no complete checkpoint there"),
             new CheckpointEvents.CheckpointSaved(20, "/b/checkpoints/step-00000020", "interval", 0.5, null),
+            new CheckpointEvents.CheckpointStored(20, "/a/checkpoints/step-00000020"),
+            new CheckpointEvents.CheckpointStored(24, null, "b is gone"),
             new ClientProtocol.GetClusterStatus(null),
             new ClientProtocol.ClusterStatus("training", "/r", 21, 500, 12.5, 0.01, losses, [queue],
                 [new MemberInfo("akka.tcp://litevae@127.0.0.1:4053", "Up", ["coordinator", "trainer"], true)],

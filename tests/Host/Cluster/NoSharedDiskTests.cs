@@ -10,8 +10,9 @@ namespace LiteVae.Host.Tests.Cluster;
 /// (coordinator + data) holds the training shards, the held-out shards come over http(s) from a web server, B trains
 /// and C evaluates. B's checkpoints reach A's run directory (the run's home) over the cluster and count only once
 /// complete there; C evaluates a checkpoint it fetched from A. B is killed with SIGKILL; a replacement trainer D in a
-/// fresh directory fetches the last checkpoint A acknowledged, resumes from it, and its checkpoints reach A too. Stop
-/// waits for the final checkpoint to be stored at A before the nodes leave.
+/// fresh directory fetches the last checkpoint A acknowledged, resumes from it, and its checkpoints reach A too. D
+/// stopped with SIGTERM stays until A has its final checkpoint; E resumes from it. Stop waits for the final
+/// checkpoint to be stored at A before the nodes leave.
 /// </summary>
 [Trait("Category", "Cluster")]
 public sealed class NoSharedDiskTests : IDisposable
@@ -109,12 +110,23 @@ public sealed class NoSharedDiskTests : IDisposable
         WaitFor(() => CheckpointStore.List(CheckpointsOf("a"))[^1].Step, s => s > resumeStep, "a checkpoint of D stored at A", a);
         Mark($"D resumed from step {resumeStep} and trains (step {step})");
 
-        // Stop: the final checkpoint is written on D and stored at A before the run reports it stopped.
+        // SIGTERM of the trainer node: it writes a final checkpoint and stays until A has stored it, then exits 0.
+        d.Signal("TERM");
+        Assert.True(d.WaitForExit(TimeSpan.FromSeconds(150)), $"D did not exit after SIGTERM:\n{d.Output}");
+        Assert.True(d.ExitCode == 0, $"D exited with {d.ExitCode}:\n{d.Output}");
+        long final = CheckpointStore.List(CheckpointsOf("d"))[^1].Step;
+        Assert.Equal(final, CheckpointStore.List(CheckpointsOf("a"))[^1].Step);
+        Mark($"D left after SIGTERM; its final checkpoint (step {final}) is at A");
+        var e = StartNode("E trainer", "e", "trainer-node.conf", NodeProcess.FreePort(), pA);
+        WaitForStep(cluster, final + 2, a);
+        Assert.Contains($"resume checkpoint fetched: {Path.Combine(CheckpointsOf("e"), CheckpointStore.StepDirName(final))}", e.Output);
+
+        // Stop: the final checkpoint is written on E and stored at A before the run reports it stopped.
         (code, output) = NodeProcess.Run(TimeSpan.FromMinutes(3), "stop", "--cluster", cluster, "--run-dir", RunOf("a"));
         Assert.True(code == 0, output);
         long stopped = long.Parse(Regex.Match(output, @"stopped at step (\d+)").Groups[1].Value);
         Assert.Equal(stopped, CheckpointStore.List(CheckpointsOf("a"))[^1].Step);
-        foreach (var n in new[] { a, c, d })
+        foreach (var n in new[] { a, c, e })
         {
             Assert.True(n.WaitForExit(TimeSpan.FromSeconds(90)), $"{n.Name} did not exit after stop:\n{n.Output}");
             Assert.True(n.ExitCode == 0, $"{n.Name} exited with {n.ExitCode}:\n{n.Output}");
