@@ -277,6 +277,13 @@ public sealed class Coordinator : ReceiveActor, IWithTimers
     private void AdoptNext()
     {
         if (_adopting is not null || !_toAdopt.TryDequeue(out var next)) return;
+        // Copies slower than the checkpoints come: an interval checkpoint with a newer one waiting behind it is skipped
+        // (the trainer's retention may delete it meanwhile); a requested, final or shutdown one is always copied.
+        while (next.Saved.Reason is "interval" or "start" && _toAdopt.Count > 0)
+        {
+            _log.Warning("checkpoint step {0} is not copied to the run directory: step {1} is already waiting", next.Saved.Step, _toAdopt.Peek().Saved.Step);
+            next = _toAdopt.Dequeue();
+        }
         _adopting = next;
         var s = next.Saved;
         Context.ActorOf(CheckpointFetch.Props(new FetchRequest(s.Path, [s.Holder!], RunDirectory.CheckpointsOf(_plan.RunDir),
