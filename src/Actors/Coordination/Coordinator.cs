@@ -5,6 +5,8 @@ using LiteVae.Actors.Distributed;
 using LiteVae.Actors.Protocol;
 using LiteVae.Actors.Telemetry;
 using LiteVae.Actors.Training;
+using LiteVae.Actors.Transfer;
+using LiteVae.Model.Checkpoints;
 using static LiteVae.Actors.Protocol.ClientProtocol;
 using static LiteVae.Actors.Protocol.DataProtocol;
 using static LiteVae.Actors.Protocol.EvalProtocol;
@@ -74,10 +76,13 @@ public sealed class Coordinator : ReceiveActor, IWithTimers
             (_progress, _step) = (p, p.Step);
             Context.System.EventStream.Publish(p);   // local progress display (litevae train)
         });
-        Receive<TrainingFinished>(HandleFinished);
+        Receive<TrainingFinished>(f => HandleFinished(f, force: false));
         Receive<GroupAddressesCreated>(HandleGroupAddresses);
         Receive<TrainerGroupJoined>(HandleGroupJoined);
         Receive<CheckpointEvents.CheckpointSaved>(HandleCheckpointSaved);
+        Receive<Fetched>(HandleAdopted);
+        Receive<FetchFailed>(HandleAdoptFailed);
+        Receive<FinishAnyway>(_ => { if (_deferredFinish is { } f) { _deferredFinish = null; HandleFinished(f, force: true); } });
         Receive<CheckpointEvents.CheckpointFailed>(f =>
         {
             _log.Error("checkpoint of step {0} failed: {1}", f.Step, f.Reason);
@@ -155,7 +160,13 @@ public sealed class Coordinator : ReceiveActor, IWithTimers
 
     private StartTraining StartMessage(string? resume, string? trace) =>
         new(_id, _plan.ExperimentHocon, _plan.RunDir, resume, _plan.MaxSteps, _plan.CheckpointEvery, _plan.LogEvery,
-            _plan.OrderFingerprint, _plan.SamplesPerEpoch, trace);
+            _plan.OrderFingerprint, _plan.SamplesPerEpoch, trace, Home(_plan, _settings));
+
+    /// <summary>Where the run lives, for nodes that may not share its disk (null: every node shares it, no transfers).</summary>
+    public static TransferProtocol.RunHome? Home(RunPlan plan, CoordinatorSettings settings) =>
+        settings.CheckpointServer is { } server && plan.RunId is { } id && settings.Storage.Shared != SharedRunDir.Yes
+            ? new TransferProtocol.RunHome(plan.RunDir, id, server)
+            : null;
 
     // ---------------------------------------------------------------- trainer
 
@@ -214,9 +225,21 @@ public sealed class Coordinator : ReceiveActor, IWithTimers
         if (_stopRequested) _trainer.Trainer.Tell(new StopTraining("stop requested", null));
     }
 
-    private void HandleFinished(TrainingFinished f)
+    private void HandleFinished(TrainingFinished f, bool force)
     {
         if (f.CoordinatorId != _id) return;
+        bool copying = _adopting is not null || _toAdopt.Count > 0 ||
+                       (RunDirectory.StepOf(f.CheckpointPath ?? "") == f.Step && !_checkpoints.ContainsKey(f.Step));
+        if (!force && RunHome is not null && !Sender.Path.Address.HasLocalScope && copying)
+        {
+            // The final checkpoint is still on its way to the run directory: the run is not over (nor may the nodes leave)
+            // until it is stored here, or a lost trainer node would take it along.
+            _log.Info("run finished at step {0} on the trainer; waiting for its checkpoint to be stored in {1}", f.Step, _plan.RunDir);
+            _deferredFinish = f;
+            Timers.StartSingleTimer("finish-anyway", FinishAnyway.Instance, TimeSpan.FromMinutes(10));
+            return;
+        }
+        if (_checkpoints.TryGetValue(f.Step, out var stored)) f = f with { CheckpointPath = stored };
         _step = f.Step;
         _state = RunFinishedState;
         _failure ??= f.Failure;
@@ -241,7 +264,89 @@ public sealed class Coordinator : ReceiveActor, IWithTimers
             Timers.StartSingleTimer("leave", LeaveCluster.Instance, TimeSpan.FromSeconds(1));
     }
 
+    // ---------------------------------------------------------------- checkpoints reach the run directory
+
+    private sealed class FinishAnyway : INoSerializationVerificationNeeded { public static readonly FinishAnyway Instance = new(); }
+
+    private TransferProtocol.RunHome? RunHome => Home(_plan, _settings);
+    private readonly Queue<(CheckpointEvents.CheckpointSaved Saved, IActorRef Writer)> _toAdopt = new();
+    private (CheckpointEvents.CheckpointSaved Saved, IActorRef Writer)? _adopting;
+    private TrainingFinished? _deferredFinish;
+
+    /// <summary>A checkpoint a trainer wrote on another node counts for the run only once it is complete in the run
+    /// directory here (copied, checked, renamed: <see cref="CheckpointFetch"/>), so losing that node never loses a
+    /// checkpoint the run has acknowledged. One copy at a time, in order.</summary>
     private void HandleCheckpointSaved(CheckpointEvents.CheckpointSaved s)
+    {
+        if (RunHome is not null && s.Holder is { } holder && !holder.Path.Address.HasLocalScope && !string.IsNullOrEmpty(s.Path))
+        {
+            _toAdopt.Enqueue((s, Sender));
+            AdoptNext();
+            return;
+        }
+        // A trainer on another node repeats a checkpoint's step it already reported (its own path): keep the run's copy.
+        if (RunHome is not null && _checkpoints.ContainsKey(s.Step) && !Sender.Path.Address.HasLocalScope) s = s with { Path = "" };
+        Count(s);
+        if (s.Holder is not null) Sender.Tell(new CheckpointEvents.CheckpointStored(s.Step, _checkpoints.GetValueOrDefault(s.Step, s.Path)));
+    }
+
+    private void AdoptNext()
+    {
+        if (_adopting is not null || !_toAdopt.TryDequeue(out var next)) return;
+        // Copies slower than the checkpoints come: an interval checkpoint with a newer one waiting behind it is skipped
+        // (the trainer's retention may delete it meanwhile); a requested, final or shutdown one is always copied.
+        while (next.Saved.Reason is "interval" or "start" && _toAdopt.Count > 0)
+        {
+            _log.Warning("checkpoint step {0} is not copied to the run directory: step {1} is already waiting", next.Saved.Step, _toAdopt.Peek().Saved.Step);
+            next = _toAdopt.Dequeue();
+        }
+        _adopting = next;
+        var s = next.Saved;
+        Context.ActorOf(CheckpointFetch.Props(new FetchRequest(s.Path, [s.Holder!], RunDirectory.CheckpointsOf(_plan.RunDir),
+            _settings.Storage.MayUseInPlace, _plan.Retention ?? new RetentionPolicy(), _settings.Storage, s)));
+    }
+
+    private void HandleAdopted(Fetched f)
+    {
+        var s = (CheckpointEvents.CheckpointSaved)f.Request.Tag!;
+        var writer = _adopting?.Writer;
+        _adopting = null;
+        writer?.Tell(new CheckpointEvents.CheckpointStored(s.Step, f.Path));
+        _log.Info("checkpoint step {0} stored in the run directory: {1} ({2})", s.Step, f.Path,
+            f.Bytes > 0 ? $"{f.Bytes / 1048576.0:F1} MiB copied from {s.Holder!.Path.Address} in {f.Seconds:F1} s" : "already there: shared disk");
+        Count(s with { Path = f.Path });
+        AdoptDone();
+    }
+
+    private void HandleAdoptFailed(FetchFailed f)
+    {
+        var s = (CheckpointEvents.CheckpointSaved)f.Request.Tag!;
+        var writer = _adopting?.Writer;
+        _adopting = null;
+        writer?.Tell(new CheckpointEvents.CheckpointStored(s.Step, null, f.Reason));
+        _log.Error("checkpoint step {0} ({1}) is not stored in the run directory {2}: {3}; the run's last checkpoint stays {4}",
+            s.Step, s.Path, _plan.RunDir, f.Reason, LastCheckpoint ?? "none");
+        for (int i = _checkpointWaiters.Count - 1; i >= 0; i--)
+        {
+            if (s.Step < _checkpointWaiters[i].AfterStep) continue;
+            _checkpointWaiters[i].Client.Tell(new CommandRejected("checkpoint", $"the checkpoint of step {s.Step} could not be stored in {_plan.RunDir}: {f.Reason}"));
+            _checkpointWaiters.RemoveAt(i);
+        }
+        AdoptDone();
+    }
+
+    private void AdoptDone()
+    {
+        AdoptNext();
+        if (_adopting is null && _deferredFinish is { } f)
+        {
+            _deferredFinish = null;
+            Timers.Cancel("finish-anyway");
+            HandleFinished(f, force: true);
+        }
+    }
+
+    private void Count(CheckpointEvents.CheckpointSaved s)
     {
         if (!string.IsNullOrEmpty(s.Path)) _checkpoints[s.Step] = s.Path;
         for (int i = _checkpointWaiters.Count - 1; i >= 0; i--)

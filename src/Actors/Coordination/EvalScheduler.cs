@@ -173,7 +173,7 @@ public sealed class EvalScheduler : ReceiveActor
         // Retention must not delete the checkpoint while the job waits for an eval node or reads it.
         var pin = _store.Pin(_plan.RunDir, checkpoint, id);
         if (pin is not null) _pins[id] = pin;
-        var request = new RunEvaluation(id, checkpoint, data, _plan.ExperimentHocon, _plan.RunDir, traceParent);
+        var request = new RunEvaluation(id, checkpoint, data, _plan.ExperimentHocon, _plan.RunDir, traceParent, Coordinator.Home(_plan, _settings));
         _jobs[id] = (new EvaluationStatus(id, EvaluationStatus.Queued, checkpoint, null, [], null, null), request);
         if (forCheckpoint) _checkpointJobs.Add(id);
         _queue.Enqueue(id);
@@ -263,7 +263,8 @@ public sealed class EvalScheduler : ReceiveActor
             try { k = JsonSerializer.Deserialize<Kept>(File.ReadAllText(file)); }
             catch (Exception e) when (e is JsonException or IOException) { }
             if (k is null) { File.Delete(file); continue; }
-            var request = new RunEvaluation(k.JobId, k.CheckpointPath, k.Data, _plan.ExperimentHocon, _plan.RunDir, k.TraceParent);
+            var request = new RunEvaluation(k.JobId, k.CheckpointPath, k.Data, _plan.ExperimentHocon, _plan.RunDir, k.TraceParent,
+                Coordinator.Home(_plan, _settings));
             if (k.Ended is { } ended)
             {
                 _jobs[k.JobId] = (ended, request);

@@ -41,6 +41,7 @@ public sealed class Evaluator : ReceiveActor, IWithTimers
     private readonly EvalJobFactory _factory;
     private readonly IActorRef _coordinator;
     private readonly TimeSpan _heartbeat;
+    private readonly Transfer.StorageSettings? _storage;
     private RunEvaluation? _request;
     private IEvalJob? _job;
     private System.Diagnostics.Stopwatch _clock = new();
@@ -48,16 +49,31 @@ public sealed class Evaluator : ReceiveActor, IWithTimers
 
     public ITimerScheduler Timers { get; set; } = null!;
 
-    public Evaluator(string node, EvalJobFactory factory, IActorRef coordinator, TimeSpan heartbeat)
+    /// <param name="storage">Whether this node shares the run's directory; when it does not, each job's checkpoint is
+    /// fetched from the run's home into this node's copy of the run first, and its reports go there (null: always shared).</param>
+    public Evaluator(string node, EvalJobFactory factory, IActorRef coordinator, TimeSpan heartbeat, Transfer.StorageSettings? storage = null)
     {
-        (_node, _factory, _coordinator, _heartbeat) = (node, factory, coordinator, heartbeat);
+        (_node, _factory, _coordinator, _heartbeat, _storage) = (node, factory, coordinator, heartbeat, storage);
         Receive<Heartbeat>(_ => _coordinator.Tell(new EvaluatorHeartbeat(Self, _node, _request?.JobId)));
         Receive<RunEvaluation>(HandleRun);
+        Receive<Transfer.Fetched>(f =>
+        {
+            if (_request is null || f.Request.Tag is not string job || job != _request.JobId) return;
+            _log.Info("evaluation {0}: checkpoint fetched to {1} ({2:F1} MiB copied in {3:F1} s)", job, f.Path, f.Bytes / 1048576.0, f.Seconds);
+            _request = _request with { CheckpointPath = f.Path, RunDir = _storage!.LocalRunDir(_request.Home, _request.RunDir) };
+            Self.Tell(EvalStep.Instance);
+        });
+        Receive<Transfer.FetchFailed>(f =>
+        {
+            if (_request is null || f.Request.Tag is not string job || job != _request.JobId) return;
+            Done(new EvaluationFinished(job, false, $"eval node {_node} could not fetch the checkpoint {f.Request.Checkpoint} from the run's home: {f.Reason}",
+                [], null, 0, _clock.Elapsed.TotalSeconds));
+        });
         Receive<EvalStep>(_ => DoStep());
     }
 
-    public static Props Props(string node, EvalJobFactory factory, IActorRef coordinator, TimeSpan heartbeat) =>
-        Akka.Actor.Props.Create(() => new Evaluator(node, factory, coordinator, heartbeat));
+    public static Props Props(string node, EvalJobFactory factory, IActorRef coordinator, TimeSpan heartbeat, Transfer.StorageSettings? storage = null) =>
+        Akka.Actor.Props.Create(() => new Evaluator(node, factory, coordinator, heartbeat, storage));
 
     protected override void PreStart() => Timers.StartPeriodicTimer("hb", Heartbeat.Instance, TimeSpan.Zero, _heartbeat);
 
@@ -88,6 +104,13 @@ public sealed class Evaluator : ReceiveActor, IWithTimers
         ]);
         _coordinator.Tell(new EvaluationStarted(r.JobId, _node));
         _log.Info("evaluation {0} of {1}", r.JobId, r.CheckpointPath);
+        if (_storage is { } storage && r.Home is { } home && storage.LocalRunDir(home, r.RunDir) is var local && local != r.RunDir)
+        {
+            Context.ActorOf(Transfer.CheckpointFetch.Props(new Transfer.FetchRequest(r.CheckpointPath, [home.Server],
+                LiteVae.Model.Checkpoints.RunDirectory.CheckpointsOf(local), storage.MayUseInPlace, new LiteVae.Model.Checkpoints.RetentionPolicy(),
+                storage, r.JobId)));
+            return;   // the first step comes with the checkpoint
+        }
         Self.Tell(EvalStep.Instance);
     }
 

@@ -11,6 +11,7 @@ public sealed class GatewayKey;
 public sealed class TrainerKey;
 public sealed class DataNodeKey;
 public sealed class EvaluatorKey;
+public sealed class CheckpointServerKey;
 
 /// <summary>
 /// One Akka.Hosting extension per role. Call <see cref="WithLiteVaeCore"/> first (the coordinator proxy and

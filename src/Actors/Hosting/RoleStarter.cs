@@ -5,20 +5,22 @@ using Akka.Pattern;
 using LiteVae.Actors.Coordination;
 using LiteVae.Actors.Data;
 using LiteVae.Actors.Eval;
+using LiteVae.Actors.Protocol;
 using LiteVae.Actors.Training;
 
 namespace LiteVae.Actors.Hosting;
 
 /// <summary>What the trainer role needs from the Host.</summary>
+/// <param name="CheckpointServer">This node's checkpoint server (the run's home copies this trainer's checkpoints from it).</param>
 public sealed record TrainerRoleOptions(
     TrainerSettings Settings, TrainingEngineFactory Engine, ICheckpointStore Store, int IntakeBatches, string Dispatcher,
-    TimeSpan MinBackoff, TimeSpan MaxBackoff, TimeSpan FinalCheckpointTimeout);
+    TimeSpan MinBackoff, TimeSpan MaxBackoff, TimeSpan FinalCheckpointTimeout, IActorRef? CheckpointServer = null);
 
 /// <summary>What the data role needs from the Host.</summary>
 public sealed record DataRoleOptions(DataNodeSettings Settings, ExperimentBinder Bind);
 
 /// <summary>What the eval role needs from the Host.</summary>
-public sealed record EvalRoleOptions(string Node, EvalJobFactory Jobs, string Dispatcher, TimeSpan Heartbeat);
+public sealed record EvalRoleOptions(string Node, EvalJobFactory Jobs, string Dispatcher, TimeSpan Heartbeat, Transfer.StorageSettings? Storage = null);
 
 /// <summary>What the coordinator role needs from the Host.</summary>
 public sealed record CoordinatorRoleOptions(RunPlan Plan, ICheckpointStore Store, CoordinatorSettings Settings);
@@ -39,6 +41,11 @@ public static class RoleStarter
         return system.ActorOf(ClusterSingletonProxy.Props($"/user/{CoordinatorManager}",
             ClusterSingletonProxySettings.Create(system).WithRole(ClusterRoles.Coordinator).WithBufferSize(10_000)), CoordinatorProxy);
     }
+
+    /// <summary>Every node: serves the checkpoints on this node's disk to nodes that do not share it (eval nodes, a
+    /// replacement trainer, the run's home copying a trainer's checkpoint).</summary>
+    public static IActorRef StartCheckpointServer(ActorSystem system, int chunkBytes) =>
+        system.ActorOf(Transfer.CheckpointServer.Props(chunkBytes), Transfer.CheckpointServer.Name);
 
     /// <summary>Every node: the gateway that CLI clients talk to.</summary>
     /// <param name="authorizer">Who may send commands (mutual TLS, or the run token on loopback).</param>
@@ -66,7 +73,7 @@ public static class RoleStarter
     {
         var buffer = new IntakeBuffer(o.IntakeBatches);
         var intake = system.ActorOf(BatchIntake.Props(buffer), Intake);
-        var checkpointer = system.ActorOf(Checkpointer.Props(o.Store, coordinator), CheckpointerName);
+        var checkpointer = system.ActorOf(Checkpointer.Props(o.Store, coordinator, o.CheckpointServer), CheckpointerName);
         var child = DeviceTrainer.Props(o.Settings, o.Engine, buffer, intake, checkpointer, coordinator).WithDispatcher(o.Dispatcher);
         var trainer = system.ActorOf(BackoffSupervisor.Props(
             Backoff.OnFailure(child, TrainerChild, o.MinBackoff, o.MaxBackoff, 0.2, -1).WithAutoReset(TimeSpan.FromMinutes(2))), Trainer);
@@ -76,6 +83,20 @@ public static class RoleStarter
             {
                 var reply = await trainer.Ask<object>(FinalCheckpoint.Instance, o.FinalCheckpointTimeout);
                 system.Log.Info("final checkpoint before leaving: {0}", reply);
+                if (reply is CheckpointEvents.CheckpointSaved saved && o.CheckpointServer is not null)
+                {
+                    // Without a shared disk the run's home copies it from this node: stay until it has (or says it cannot).
+                    try
+                    {
+                        var stored = await checkpointer.Ask<CheckpointEvents.CheckpointStored>(new Checkpointer.AwaitStored(saved.Step), o.FinalCheckpointTimeout);
+                        system.Log.Info("final checkpoint in the run's directory: {0}", stored.Path ?? stored.Error);
+                    }
+                    catch (Exception e) when (e is TaskCanceledException or AskTimeoutException)
+                    {
+                        system.Log.Warning("the run's directory did not confirm the final checkpoint (step {0}) in {1}; it is on this node: {2}",
+                            saved.Step, o.FinalCheckpointTimeout, saved.Path);
+                    }
+                }
             }
             catch (Exception e)
             {
@@ -88,5 +109,5 @@ public static class RoleStarter
     }
 
     public static IActorRef StartEvaluator(ActorSystem system, EvalRoleOptions o, IActorRef coordinator) =>
-        system.ActorOf(Evaluator.Props(o.Node, o.Jobs, coordinator, o.Heartbeat).WithDispatcher(o.Dispatcher), EvaluatorName);
+        system.ActorOf(Evaluator.Props(o.Node, o.Jobs, coordinator, o.Heartbeat, o.Storage).WithDispatcher(o.Dispatcher), EvaluatorName);
 }

@@ -10,9 +10,11 @@ public static class EvalProtocol
     /// <summary>Evaluator → Coordinator, every heartbeat: registers the evaluator.</summary>
     public sealed record EvaluatorHeartbeat(IActorRef Evaluator, string Node, string? RunningJob) : ILiteVaeMessage;
 
-    /// <summary>Coordinator → Evaluator: evaluate a checkpoint on a data set (null = the experiment's eval set).</summary>
+    /// <summary>Coordinator → Evaluator: evaluate a checkpoint on a data set (null = the experiment's eval set).
+    /// <paramref name="Home"/>: where the run lives (an eval node that does not share that disk fetches the checkpoint).</summary>
     public sealed record RunEvaluation(
-        string JobId, string CheckpointPath, string? Data, string ExperimentHocon, string RunDir, string? TraceParent)
+        string JobId, string CheckpointPath, string? Data, string ExperimentHocon, string RunDir, string? TraceParent,
+        TransferProtocol.RunHome? Home = null)
         : ILiteVaeMessage, ITraced;
 
     public sealed record EvaluationStarted(string JobId, string Node) : ILiteVaeMessage;

@@ -12,10 +12,12 @@ public static class TrainerProtocol
 
     /// <summary>Coordinator → trainer: build the model for this experiment, restore <paramref name="ResumeFrom"/>
     /// (a checkpoint directory) if given, and train until <paramref name="MaxSteps"/>, on the data of the sample order
-    /// <paramref name="OrderFingerprint"/> (<paramref name="SamplesPerEpoch"/> samples an epoch).</summary>
+    /// <paramref name="OrderFingerprint"/> (<paramref name="SamplesPerEpoch"/> samples an epoch). <paramref name="Home"/>: where
+    /// the run lives (a trainer that does not share that disk keeps its own run directory and fetches the checkpoint).</summary>
     public sealed record StartTraining(
         string CoordinatorId, string ExperimentHocon, string RunDir, string? ResumeFrom, long MaxSteps,
-        int CheckpointEvery, int LogEvery, string OrderFingerprint, long SamplesPerEpoch, string? TraceParent)
+        int CheckpointEvery, int LogEvery, string OrderFingerprint, long SamplesPerEpoch, string? TraceParent,
+        TransferProtocol.RunHome? Home = null)
         : ILiteVaeMessage, IWithCoordinatorId, ITraced;
 
     /// <summary>Trainer → Coordinator: initialised (and restored); it trains next the batch starting at sample
@@ -64,8 +66,14 @@ public static class TrainerProtocol
 /// <summary>Events of the Checkpointer (published to the Coordinator and the trainer).</summary>
 public static class CheckpointEvents
 {
-    /// <summary>A checkpoint is complete on disk (written to a temporary folder, synced, renamed).</summary>
-    public sealed record CheckpointSaved(long Step, string Path, string Reason, double Seconds) : ILiteVaeMessage;
+    /// <summary>A checkpoint is complete on disk (written to a temporary folder, synced, renamed). <paramref name="Holder"/>:
+    /// the checkpoint server of the node that wrote it (the run's home copies it from there unless it shares the disk).</summary>
+    public sealed record CheckpointSaved(long Step, string Path, string Reason, double Seconds, IActorRef? Holder = null) : ILiteVaeMessage;
 
     public sealed record CheckpointFailed(long Step, string Reason) : ILiteVaeMessage;
+
+    /// <summary>Coordinator → the Checkpointer that reported <paramref name="Step"/>: the checkpoint is complete in the run's
+    /// directory at <paramref name="Path"/> (copied there when the trainer's node does not share it), or could not be stored
+    /// there (<paramref name="Error"/>). A trainer node that is leaving waits for it, so its final checkpoint is not lost.</summary>
+    public sealed record CheckpointStored(long Step, string? Path, string? Error = null) : ILiteVaeMessage;
 }

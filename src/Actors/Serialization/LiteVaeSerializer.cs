@@ -42,6 +42,7 @@ public sealed class LiteVaeSerializer : SerializerWithStringManifest
     public override byte[] ToBinary(object obj) => obj switch
     {
         BatchChunk chunk => WriteChunk(chunk),
+        TransferProtocol.Chunk chunk => WriteFileChunk(chunk),
         _ => JsonSerializer.SerializeToUtf8Bytes(obj, obj.GetType(), _json),
     };
 
@@ -51,8 +52,46 @@ public sealed class LiteVaeSerializer : SerializerWithStringManifest
             throw new SerializationException($"Unknown LiteVae manifest '{manifest}' (a node of another version?).");
         if (type == typeof(BatchChunk))
             return ReadChunk(bytes);
+        if (type == typeof(TransferProtocol.Chunk))
+            return ReadFileChunk(bytes);
         return JsonSerializer.Deserialize(bytes, type, _json)
                ?? throw new SerializationException($"LiteVae message '{manifest}' decoded to null.");
+    }
+
+    private const byte FileChunkFormat = 1;
+
+    /// <summary>A checkpoint file's chunk: [format][offset i64][checkpoint, file: i32 length + UTF-8][data: i32 length + bytes].</summary>
+    private static byte[] WriteFileChunk(TransferProtocol.Chunk c)
+    {
+        byte[] checkpoint = System.Text.Encoding.UTF8.GetBytes(c.Checkpoint), file = System.Text.Encoding.UTF8.GetBytes(c.File);
+        var bytes = new byte[1 + 8 + 4 + checkpoint.Length + 4 + file.Length + 4 + c.Data.Length];
+        var s = bytes.AsSpan();
+        s[0] = FileChunkFormat;
+        int p = 1;
+        BinaryPrimitives.WriteInt64LittleEndian(s[p..], c.Offset); p += 8;
+        foreach (var part in new[] { checkpoint, file, c.Data })
+        {
+            BinaryPrimitives.WriteInt32LittleEndian(s[p..], part.Length); p += 4;
+            part.CopyTo(s[p..]); p += part.Length;
+        }
+        return bytes;
+    }
+
+    private static TransferProtocol.Chunk ReadFileChunk(byte[] bytes)
+    {
+        var s = bytes.AsSpan();
+        if (s.Length < 9 || s[0] != FileChunkFormat)
+            throw new SerializationException($"checkpoint chunk format {(s.Length > 0 ? s[0] : -1)} is not {FileChunkFormat} (a node of another version?).");
+        int p = 1;
+        long offset = BinaryPrimitives.ReadInt64LittleEndian(s[p..]); p += 8;
+        byte[] Next()
+        {
+            int n = BinaryPrimitives.ReadInt32LittleEndian(bytes.AsSpan(p)); p += 4;
+            var part = bytes.AsSpan(p, n).ToArray(); p += n;
+            return part;
+        }
+        string checkpoint = System.Text.Encoding.UTF8.GetString(Next()), file = System.Text.Encoding.UTF8.GetString(Next());
+        return new TransferProtocol.Chunk(checkpoint, file, offset, Next());
     }
 
     /// <summary>The samples of a batch travel as JSON inside the binary chunk (only in its first chunk).</summary>

@@ -39,12 +39,20 @@ public static class Manifests
         [typeof(GroupProtocol.AbortTrainerGroup)] = "g5",
         [typeof(CheckpointEvents.CheckpointSaved)] = "k1",
         [typeof(CheckpointEvents.CheckpointFailed)] = "k2",
+        [typeof(CheckpointEvents.CheckpointStored)] = "k3",
         // eval (e*)
         [typeof(EvalProtocol.EvaluatorHeartbeat)] = "e1",
         [typeof(EvalProtocol.RunEvaluation)] = "e2",
         [typeof(EvalProtocol.EvaluationStarted)] = "e3",
         [typeof(EvalProtocol.EvaluationFinished)] = "e4",
         [typeof(EvaluationStatus)] = "e5",
+        // checkpoint transfer between nodes (x*)
+        [typeof(TransferProtocol.GetManifest)] = "x1",
+        [typeof(TransferProtocol.Manifest)] = "x2",
+        [typeof(TransferProtocol.GetChunk)] = "x3",
+        [typeof(TransferProtocol.Chunk)] = "x4",
+        [typeof(TransferProtocol.Release)] = "x5",
+        [typeof(TransferProtocol.Refused)] = "x6",
         // client commands (c*)
         [typeof(ClientProtocol.GetClusterStatus)] = "c1",
         [typeof(ClientProtocol.ClusterStatus)] = "c2",

@@ -29,25 +29,36 @@ public sealed class Checkpointer : ReceiveActor
     private sealed record WriteFailed(Write Job, Exception Error, bool RecordsOnFile) : INoSerializationVerificationNeeded;
     private sealed record Marked : INoSerializationVerificationNeeded;
 
+    /// <summary>Local (a leaving node's shutdown): answers with <see cref="CheckpointEvents.CheckpointStored"/> once the run's
+    /// directory holds the checkpoint of <paramref name="Step"/> (or a later one), or could not store it.</summary>
+    public sealed record AwaitStored(long Step) : INoSerializationVerificationNeeded;
+
     private readonly ILoggingAdapter _log = Context.GetLogger();
     private readonly ICheckpointStore _store;
     private readonly IActorRef _coordinator;
+    private readonly IActorRef? _server;   // this node's checkpoint server: the run's home copies what we write from it
     private readonly LinkedList<object> _pending = new();   // Write or MarkResume, in arrival order
     private object? _running;
     private IReadOnlyList<StepRecord> _unwritten = [];   // records of a failed write that never reached the training log
 
-    public Checkpointer(ICheckpointStore store, IActorRef coordinator)
+    public Checkpointer(ICheckpointStore store, IActorRef coordinator, IActorRef? server = null)
     {
-        (_store, _coordinator) = (store, coordinator);
+        (_store, _coordinator, _server) = (store, coordinator, server);
         Receive<Write>(Enqueue);
         Receive<MarkResume>(m => { _pending.AddLast(m); StartNext(); });
         Receive<Written>(HandleWritten);
         Receive<WriteFailed>(HandleFailed);
         Receive<Marked>(_ => { _running = null; StartNext(); });
+        Receive<CheckpointEvents.CheckpointStored>(HandleStored);
+        Receive<AwaitStored>(a =>
+        {
+            if (_server is null || _stored?.Step >= a.Step) Sender.Tell(_stored ?? new CheckpointEvents.CheckpointStored(a.Step, null));
+            else _storedWaiters.Add((a.Step, Sender));
+        });
     }
 
-    public static Props Props(ICheckpointStore store, IActorRef coordinator) =>
-        Akka.Actor.Props.Create(() => new Checkpointer(store, coordinator));
+    public static Props Props(ICheckpointStore store, IActorRef coordinator, IActorRef? server = null) =>
+        Akka.Actor.Props.Create(() => new Checkpointer(store, coordinator, server));
 
 
     private void Enqueue(Write w)
@@ -125,11 +136,27 @@ public sealed class Checkpointer : ReceiveActor
     private void HandleWritten(Written w)
     {
         _running = null;
-        var saved = new CheckpointEvents.CheckpointSaved(w.Job.Snapshot.Step, w.Path, w.Job.Reason, w.Seconds);
+        var saved = new CheckpointEvents.CheckpointSaved(w.Job.Snapshot.Step, w.Path, w.Job.Reason, w.Seconds, _server);
         _log.Info("checkpoint step {0} ({1}) written in {2:F2}s: {3}", saved.Step, saved.Reason, w.Seconds, w.Path);
         w.Job.ReplyTo.Tell(saved);
         _coordinator.Tell(saved);
         StartNext();
+    }
+
+    private CheckpointEvents.CheckpointStored? _stored;
+    private readonly List<(long Step, IActorRef Client)> _storedWaiters = [];
+
+    private void HandleStored(CheckpointEvents.CheckpointStored s)
+    {
+        if (s.Error is not null)
+            _log.Error("checkpoint step {0} is only on this node: the run's directory could not store it: {1}", s.Step, s.Error);
+        if (s.Error is null && (_stored is null || s.Step >= _stored.Step)) _stored = s;
+        for (int i = _storedWaiters.Count - 1; i >= 0; i--)
+        {
+            if (_storedWaiters[i].Step > s.Step) continue;
+            _storedWaiters[i].Client.Tell(s);
+            _storedWaiters.RemoveAt(i);
+        }
     }
 
     private void HandleFailed(WriteFailed f)

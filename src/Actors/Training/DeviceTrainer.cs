@@ -14,7 +14,10 @@ using static LiteVae.Actors.Protocol.TrainerProtocol;
 namespace LiteVae.Actors.Training;
 
 /// <param name="Bind">Reads the experiment the Coordinator hands over (this trainer checks its data limits).</param>
-public sealed record TrainerSettings(string Node, TimeSpan RegisterInterval, TimeSpan ProgressInterval, ExperimentBinder Bind);
+/// <param name="Storage">Whether this node shares the run's directory; when it does not, the trainer keeps its own and
+/// fetches the checkpoint it resumes from (null: always shared).</param>
+public sealed record TrainerSettings(string Node, TimeSpan RegisterInterval, TimeSpan ProgressInterval, ExperimentBinder Bind,
+    Transfer.StorageSettings? Storage = null);
 
 /// <summary>
 /// Owns one device. Runs on a pinned thread (gpu-dispatcher) and advances one training step per self-sent
@@ -83,6 +86,12 @@ public sealed class DeviceTrainer : ReceiveActor, IWithTimers
         (_settings, _factory, _intake, _intakeActor, _checkpointer, _coordinator) = (settings, factory, intake, intakeActor, checkpointer, coordinator);
         Receive<RegisterTick>(_ => _coordinator.Tell(new RegisterTrainer(Self, _intakeActor, _settings.Node, _engine?.Device ?? "pending", _intake.Capacity)));
         Receive<StartTraining>(HandleStart);
+        Receive<Transfer.Fetched>(HandleResumeFetched);
+        Receive<Transfer.FetchFailed>(f =>
+        {
+            _fetching = false;
+            StartFailed($"could not fetch the checkpoint to resume from ({f.Request.Checkpoint}) from the run's home: {f.Reason}");
+        });
         Receive<BeginSteps>(HandleBegin);
         Receive<TrainStep>(_ => DoStep());
         Receive<IntakeClosed>(_ => { _stepScheduled = false; _running = false; _log.Warning("the intake closed; training stops"); });
@@ -127,7 +136,53 @@ public sealed class DeviceTrainer : ReceiveActor, IWithTimers
         return e.Message.Split('\n', 2)[0].Trim();
     }
 
+    private bool _fetching;
+
+    /// <summary>On a node that does not share the run's directory, the run lives in this node's own copy: the config
+    /// is written there and the checkpoint to resume from is fetched from the run's home first.</summary>
     private void HandleStart(StartTraining st)
+    {
+        if (_fetching) return;   // the coordinator repeats StartTraining while the checkpoint is on its way
+        if (_start is null && _settings.Storage is { } storage && st.Home is { } home)
+        {
+            string local = storage.LocalRunDir(home, st.RunDir);
+            if (local != st.RunDir)
+            {
+                try
+                {
+                    Directory.CreateDirectory(local);
+                    if (!File.Exists(Model.Checkpoints.RunDirectory.ConfigOf(local)))
+                        File.WriteAllText(Model.Checkpoints.RunDirectory.ConfigOf(local), st.ExperimentHocon);
+                }
+                catch (IOException e)
+                {
+                    StartFailed($"{local}: this node's copy of the run directory cannot be written ({e.Message}); set litevae.run.run-dir or runs-root to a writable folder");
+                    return;
+                }
+                st = st with { RunDir = local };
+                if (st.ResumeFrom is { } remote)
+                {
+                    Timers.Cancel("register");
+                    _fetching = true;
+                    _log.Info("fetching the checkpoint to resume from, {0}, from the run's home {1} into {2}", remote, home.Server.Path.Address, local);
+                    Context.ActorOf(Transfer.CheckpointFetch.Props(new Transfer.FetchRequest(remote, [home.Server],
+                        Model.Checkpoints.RunDirectory.CheckpointsOf(local), storage.MayUseInPlace, new Model.Checkpoints.RetentionPolicy(), storage, st)));
+                    return;
+                }
+            }
+        }
+        Begin(st);
+    }
+
+    private void HandleResumeFetched(Transfer.Fetched f)
+    {
+        _fetching = false;
+        var st = (StartTraining)f.Request.Tag!;
+        _log.Info("resume checkpoint fetched: {0} ({1:F1} MiB copied in {2:F1} s)", f.Path, f.Bytes / 1048576.0, f.Seconds);
+        Begin(st with { ResumeFrom = f.Path });
+    }
+
+    private void Begin(StartTraining st)
     {
         if (_start is not null)
         {
@@ -135,7 +190,7 @@ public sealed class DeviceTrainer : ReceiveActor, IWithTimers
             {
                 // A new Coordinator (the old one's node left): it learns where these weights are.
                 _log.Info("new coordinator {0}; continuing from step {1}", st.CoordinatorId, _engine.Step);
-                _start = st with { ResumeFrom = null };
+                _start = st with { ResumeFrom = null, RunDir = _start.RunDir };
                 _running = false;
                 _coordinator.Tell(new TrainerReady(st.CoordinatorId, _engine.Step, _next));
             }
@@ -178,14 +233,11 @@ public sealed class DeviceTrainer : ReceiveActor, IWithTimers
             // A bad config, a checkpoint that does not fit or a missing libtorch fails the same way every
             // time: report it (the single-process `train` ends with this error) and offer this trainer again
             // later instead of crash-looping under the backoff supervisor.
-            string reason = Innermost(e);
-            _log.Error(e, "trainer could not start: {0}", reason);
+            _log.Error(e, "trainer could not start: {0}", Innermost(e));
             _engine?.Dispose();
             _engine = null;
             _holder.Engine = null;
-            _start = null;
-            Context.System.EventStream.Publish(new TrainerStartFailed(reason));
-            Timers.StartPeriodicTimer("register", RegisterTick.Instance, _settings.RegisterInterval * 10, _settings.RegisterInterval * 10);
+            StartFailed(Innermost(e), logged: true);
             return;
         }
         _next = position.NextSample;
@@ -196,6 +248,14 @@ public sealed class DeviceTrainer : ReceiveActor, IWithTimers
         _tracer = new TrainingTracer(LiteVaeTelemetry.Default, Path.GetFileName(st.RunDir.TrimEnd('/')), _settings.Node, _engine.Device, st.TraceParent);
         Context.System.EventStream.Publish(new TrainerRestored(_engine.Step, st.ResumeFrom, _engine.Device, st.MaxSteps));
         _coordinator.Tell(new TrainerReady(st.CoordinatorId, _engine.Step, _next));
+    }
+
+    private void StartFailed(string reason, bool logged = false)
+    {
+        if (!logged) _log.Error("trainer could not start: {0}", reason);
+        _start = null;
+        Context.System.EventStream.Publish(new TrainerStartFailed(reason));
+        Timers.StartPeriodicTimer("register", RegisterTick.Instance, _settings.RegisterInterval * 10, _settings.RegisterInterval * 10);
     }
 
     private void HandleBegin(BeginSteps b)

@@ -60,6 +60,7 @@ public static class NodeHost
                 SeedNodes = o.Seeds.Select(s => $"{security.Scheme}://{ClusterRoles.SystemName}@{s.Host}:{s.Port}").ToArray(),
             });
             ab.WithLiteVaeCore(authorizer);
+            ab.WithActors((system, registry) => registry.Register<CheckpointServerKey>(RoleStarter.StartCheckpointServer(system, o.Storage.ChunkBytes)));
             string node = "";
             ab.AddStartup((system, _) =>
             {
@@ -71,19 +72,21 @@ public static class NodeHost
             // Before the `started` callback: once a node prints its address, its health endpoint answers.
             ab.WithNodeManagement(o, file.Source);
             if (plan is not null)
-                ab.WithCoordinatorRole(new CoordinatorRoleOptions(plan, services.Store, o.Coordinator));
+                ab.WithActors((system, registry) => RoleStarter.StartCoordinator(system, new CoordinatorRoleOptions(plan, services.Store,
+                    o.Coordinator with { CheckpointServer = registry.Get<CheckpointServerKey>(), Storage = o.Storage })));
             if (o.Has(ClusterRoles.Data))
                 ab.WithActors((system, registry) => registry.Register<DataNodeKey>(RoleStarter.StartDataNode(system,
                     new DataRoleOptions(new DataNodeSettings(SelfName(system), o.MaxLeases, o.ChunkBytes, o.DataHeartbeat, o.DecodeWorkers), services.Bind),
                     registry.Get<CoordinatorProxyKey>())));
             if (o.Has(ClusterRoles.Trainer))
                 ab.WithActors((system, registry) => registry.Register<TrainerKey>(RoleStarter.StartTrainer(system,
-                    new TrainerRoleOptions(new TrainerSettings(SelfName(system), o.RegisterInterval, o.ProgressInterval, services.Bind), services.Engine,
-                        services.Store, o.IntakeBatches, NodeOptions.GpuDispatcher, o.MinBackoff, o.MaxBackoff, o.FinalCheckpointTimeout),
+                    new TrainerRoleOptions(new TrainerSettings(SelfName(system), o.RegisterInterval, o.ProgressInterval, services.Bind, o.Storage), services.Engine,
+                        services.Store, o.IntakeBatches, NodeOptions.GpuDispatcher, o.MinBackoff, o.MaxBackoff, o.FinalCheckpointTimeout,
+                        registry.Get<CheckpointServerKey>()),
                     registry.Get<CoordinatorProxyKey>())));
             if (o.Has(ClusterRoles.Eval))
                 ab.WithActors((system, registry) => registry.Register<EvaluatorKey>(RoleStarter.StartEvaluator(system,
-                    new EvalRoleOptions(SelfName(system), services.EvalJobs, NodeOptions.GpuDispatcher, o.EvalHeartbeat),
+                    new EvalRoleOptions(SelfName(system), services.EvalJobs, NodeOptions.GpuDispatcher, o.EvalHeartbeat, o.Storage),
                     registry.Get<CoordinatorProxyKey>())));
             if (started is not null)
                 ab.AddStartup((system, _) => started(system));

@@ -1,5 +1,6 @@
 using LiteVae.Actors;
 using LiteVae.Actors.Coordination;
+using LiteVae.Actors.Transfer;
 using LiteVae.Host.Config;
 using LiteVae.Host.Node.Management;
 using LiteVae.Model.Distributed;
@@ -14,6 +15,9 @@ public sealed record NodeOptions(
     TimeSpan DataHeartbeat, int IntakeBatches, TimeSpan RegisterInterval, TimeSpan ProgressInterval, TimeSpan MinBackoff,
     TimeSpan MaxBackoff, TimeSpan FinalCheckpointTimeout, TimeSpan EvalHeartbeat, CollectiveSettings Collectives)
 {
+    /// <summary>Whether this node shares the run directory of the coordinator's node, and how checkpoints are copied when not.</summary>
+    public StorageSettings Storage { get; init; } = StorageSettings.SharedDisk;
+
     public const string GpuDispatcher = "litevae.gpu-dispatcher";
 
     /// <summary>How often freed native memory goes back to the OS (<see cref="NativeMemoryTrim"/>); zero = never.</summary>
@@ -41,14 +45,27 @@ public sealed record NodeOptions(
         var (group, collectives) = DistributedSettingsBinder.Bind(f);
         string hostname = f.String("litevae.node.hostname", "127.0.0.1"), publicHostname = f.String("litevae.node.public-hostname", "");
         var (management, discovery) = ManagementBinder.Bind(f, seeds, hostname, publicHostname);
+        if (f.Has("litevae.storage")) f.Section("litevae.storage").RejectUnknown(StorageKeys, "litevae.storage.");
+        string shared = f.String("litevae.storage.shared-run-dir", "auto");
+        var mode = shared switch
+        {
+            "auto" => SharedRunDir.Auto,
+            "yes" or "on" or "true" => SharedRunDir.Yes,
+            "no" or "off" or "false" => SharedRunDir.No,
+            _ => throw new ConfigException($"{f.Source}: key 'litevae.storage.shared-run-dir' is '{shared}'; use auto, yes or no."),
+        };
+        string runsRoot = f.String("litevae.run.runs-root", "runs"), runDir = f.String("litevae.run.run-dir", "");
+        // A chunk travels in one remoting frame (akka.remote.dot-netty.tcp.maximum-frame-size, 4 MiB in base.conf).
+        var storage = new StorageSettings(mode, runsRoot, runDir, f.Int("litevae.storage.chunk-kb", 1024, 16, 3072) * 1024,
+            TimeSpan.FromSeconds(f.Double("litevae.storage.request-timeout-s", 30, 1, 600)), f.Int("litevae.storage.attempts", 3, 1, 100));
         return new NodeOptions(
             roles.Distinct().ToList(),
             hostname,
             f.Int("litevae.node.port", 0, 0, 65535),
             publicHostname,
             seeds,
-            f.String("litevae.run.runs-root", "runs"),
-            f.String("litevae.run.run-dir", ""),
+            runsRoot,
+            runDir,
             new CoordinatorSettings(TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(f.Int("litevae.coordinator.overdue-batch-s", 60, 2)),
                 f.Bool("litevae.coordinator.leave-cluster-when-stopped", true),
                 f.StringList("litevae.security.data-roots", []).Where(r => r != "").ToList()) { Group = group },
@@ -68,8 +85,11 @@ public sealed record NodeOptions(
             MallocTrimInterval = TimeSpan.FromSeconds(f.Double("litevae.node.malloc-trim-s", 60, 0, 86400)),
             Management = management,
             Discovery = discovery,
+            Storage = storage,
         };
     }
+
+    private static readonly string[] StorageKeys = ["shared-run-dir", "chunk-kb", "request-timeout-s", "attempts"];
 
     private static readonly string[] DataKeys = ["max-leases", "decode-workers", "chunk-kb", "heartbeat-s"];
 

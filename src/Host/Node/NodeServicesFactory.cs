@@ -102,6 +102,7 @@ public static class NodeServicesFactory
                                       "--set 'data.source=\"path/train-{000000..000099}.tar\"'.");
         var order = c.Data.CreateOrder(index, DataUse.Train);
         return new RunPlan(text, Path.GetFullPath(runDir), order.Fingerprint, order.SamplesPerEpoch, shards.Count, c.Data.BatchSize, c.Run.MaxSteps,
-            checked((int)c.Checkpoint.EverySteps), c.Run.LogEvery, EvalEachCheckpoint: c.EvalData is not null && c.Eval.Images > 0, SourceFolders(c));
+            checked((int)c.Checkpoint.EverySteps), c.Run.LogEvery, EvalEachCheckpoint: c.EvalData is not null && c.Eval.Images > 0, SourceFolders(c),
+            RunDirectory.EnsureId(runDir), new RetentionPolicy(c.Checkpoint.KeepLast, c.Checkpoint.KeepBest));
     }
 }

@@ -77,6 +77,23 @@ public static class CheckpointStore
         string statePath = Path.Combine(temp, StateFile);
         PosixFs.WriteTextDurably(statePath, state.ToJson());
         afterEachFile?.Invoke(statePath);
+        return Publish(checkpointsDir, temp, step, retention, pointLast: true);
+    }
+
+    /// <summary>
+    /// Makes a complete folder that another node's checkpoint was copied into (every file written and flushed, see
+    /// <see cref="CheckpointDownload"/>) the checkpoint of <paramref name="step"/> here, as <see cref="Write"/> does with
+    /// its own: fsync, rename into place, <c>last</c> (unless a newer step is already here), <c>best</c>, retention.
+    /// </summary>
+    public static string Adopt(string checkpointsDir, string completeFolder, long step, RetentionPolicy retention)
+    {
+        retention.Validate();
+        bool newest = List(checkpointsDir).All(c => c.Step <= step);
+        return Publish(checkpointsDir, completeFolder, step, retention, pointLast: newest);
+    }
+
+    private static string Publish(string checkpointsDir, string temp, long step, RetentionPolicy retention, bool pointLast)
+    {
         PosixFs.FsyncDirectory(temp);
 
         string final = Path.Combine(checkpointsDir, StepDirName(step));
@@ -85,10 +102,12 @@ public static class CheckpointStore
         PosixFs.Rename(temp, final);
         PosixFs.FsyncDirectory(checkpointsDir);
 
-        PointLink(checkpointsDir, LastLink, StepDirName(step));
+        if (pointLast)
+            PointLink(checkpointsDir, LastLink, StepDirName(step));
         if (retention.KeepBest)
             UpdateBest(checkpointsDir);
-        ApplyRetention(checkpointsDir, retention);
+        // The checkpoint just published stays even when older than the kept ones (a copy of an old step fetched to evaluate it).
+        ApplyRetention(checkpointsDir, retention, StepDirName(step));
         return final;
     }
 
@@ -202,7 +221,7 @@ public static class CheckpointStore
         return Directory.EnumerateFiles(dir).Select(p => Path.GetFileName(p).Split('@')[0]).ToHashSet();
     }
 
-    private static void ApplyRetention(string checkpointsDir, RetentionPolicy retention)
+    private static void ApplyRetention(string checkpointsDir, RetentionPolicy retention, string keepAlso)
     {
         var trash = new List<string>();
         using (Lock(checkpointsDir))
@@ -210,6 +229,7 @@ public static class CheckpointStore
             var all = List(checkpointsDir);
             var keep = new HashSet<string>(all.TakeLast(retention.KeepLast).Select(a => Path.GetFileName(a.Path)));
             keep.UnionWith(Pinned(checkpointsDir));
+            keep.Add(keepAlso);
             foreach (var link in new[] { LastLink, BestLink })
             {
                 var target = new FileInfo(Path.Combine(checkpointsDir, link)).LinkTarget;

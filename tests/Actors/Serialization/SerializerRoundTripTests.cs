@@ -55,6 +55,17 @@ public sealed class SerializerRoundTripTests : Akka.TestKit.Xunit2.TestKit
             new EvalProtocol.EvaluationStarted("job-1", "node-e"),
             new EvalProtocol.EvaluationFinished("job-1", true, null, [metric, noMetric], "/r/eval.json", 16, 2.5),
             eval,
+            new TransferProtocol.GetManifest("/r/checkpoints/step-00000010", "s1"),
+            new TransferProtocol.Manifest("/r/checkpoints/step-00000010", 10,
+                [new LiteVae.Model.Checkpoints.FileDigest("trainer-state.json", 120, "ab12"), new LiteVae.Model.Checkpoints.FileDigest("model.safetensors", 4096, "cd34")]),
+            new TransferProtocol.GetChunk("/r/checkpoints/step-00000010", "model.safetensors", 1024, 1 << 20, "s1"),
+            new TransferProtocol.Chunk("/r/checkpoints/step-00000010", "model.safetensors", 1024, [0, 1, 2, 255]),
+            new TransferProtocol.Chunk("/r/ck/step-1", "é.bin", 0, []),
+            new TransferProtocol.Release("/r/checkpoints/step-00000010", "s1"),
+            new TransferProtocol.Refused("/r/checkpoints/step-00000010", "no complete checkpoint there"),
+            new CheckpointEvents.CheckpointSaved(20, "/b/checkpoints/step-00000020", "interval", 0.5, null),
+            new CheckpointEvents.CheckpointStored(20, "/a/checkpoints/step-00000020"),
+            new CheckpointEvents.CheckpointStored(24, null, "b is gone"),
             new ClientProtocol.GetClusterStatus(null),
             new ClientProtocol.ClusterStatus("training", "/r", 21, 500, 12.5, 0.01, losses, [queue],
                 [new MemberInfo("akka.tcp://litevae@127.0.0.1:4053", "Up", ["coordinator", "trainer"], true)],
@@ -88,6 +99,11 @@ public sealed class SerializerRoundTripTests : Akka.TestKit.Xunit2.TestKit
         Assert.Equal(Ref, ((DataProtocol.RequestLease)RoundTrip(new DataProtocol.RequestLease(Ref, "c", 1), out _)).Worker);
         Assert.Equal(Ref, ((DataProtocol.DataStreamBroken)RoundTrip(new DataProtocol.DataStreamBroken(Ref, "c", "x"), out _)).Worker);
         Assert.Equal(Ref, ((DataProtocol.DataPlan)RoundTrip(new DataProtocol.DataPlan("c", 1, "", Ref, "f", null), out _)).Intake);
+        // The run's home (its checkpoint server) travels in the start and evaluation messages; the writer's server with a checkpoint.
+        var home = new TransferProtocol.RunHome("/a/run", "0123abcd", Ref);
+        Assert.Equal(home, ((TrainerProtocol.StartTraining)RoundTrip(new TrainerProtocol.StartTraining("c1", "x = 1", "/a/run", null, 5, 2, 1, "f", 10, null, home), out _)).Home);
+        Assert.Equal(home, ((EvalProtocol.RunEvaluation)RoundTrip(new EvalProtocol.RunEvaluation("job-1", "/a/run/checkpoints/step-1", null, "x = 1", "/a/run", null, home), out _)).Home);
+        Assert.Equal(Ref, ((CheckpointEvents.CheckpointSaved)RoundTrip(new CheckpointEvents.CheckpointSaved(1, "/b/run/checkpoints/step-1", "interval", 0.1, Ref), out _)).Holder);
         var reg = (TrainerProtocol.RegisterTrainer)RoundTrip(new TrainerProtocol.RegisterTrainer(Ref, Ref, "n", "cpu", 4), out _);
         Assert.Equal((Ref, Ref), (reg.Trainer, reg.Intake));
         Assert.Equal(Ref, ((EvalProtocol.EvaluatorHeartbeat)RoundTrip(new EvalProtocol.EvaluatorHeartbeat(Ref, "n", null), out _)).Evaluator);

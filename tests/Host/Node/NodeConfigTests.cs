@@ -26,6 +26,9 @@ public class NodeConfigTests
         Assert.Equal("", raw.GetString("akka.cluster.split-brain-resolver.keep-majority.role"));
         Assert.Equal("PinnedDispatcher", raw.GetString(NodeOptions.GpuDispatcher + ".type"));
         Assert.True(raw.GetByteSize("akka.remote.dot-netty.tcp.maximum-frame-size") >= o.ChunkBytes + 64 * 1024);
+        // A checkpoint chunk is one frame too; by default a node finds out whether it shares the run directory.
+        Assert.True(raw.GetByteSize("akka.remote.dot-netty.tcp.maximum-frame-size") >= o.Storage.ChunkBytes + 64 * 1024);
+        Assert.Equal(LiteVae.Actors.Transfer.SharedRunDir.Auto, o.Storage.Shared);
     }
 
     [Fact]
@@ -46,6 +49,9 @@ public class NodeConfigTests
     [InlineData("litevae.node.roles=[]", "'litevae.node.roles' is empty")]
     [InlineData("litevae.node.seed-nodes=[\"localhost\"]", "malformed address 'localhost'")]
     [InlineData("litevae.data.decode-workers=-1", "out of range")]
+    [InlineData("litevae.storage.shared-run-dir=maybe", "'litevae.storage.shared-run-dir' is 'maybe'; use auto, yes or no")]
+    [InlineData("litevae.storage.chunk-kb=8192", "out of range")]
+    [InlineData("litevae.storage.chunk=64", "unknown key 'litevae.storage.chunk'")]
     public void Bad_node_settings_name_the_key(string set, string expected)
     {
         var e = Assert.Throws<ConfigException>(() => NodeOptions.Bind(HoconFile.Load(Preset("data-node.conf"), [set])));
