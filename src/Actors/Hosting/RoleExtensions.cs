@@ -14,8 +14,8 @@ public sealed class EvaluatorKey;
 public sealed class CheckpointServerKey;
 
 /// <summary>
-/// One Akka.Hosting extension per role. Call <see cref="WithLiteVaeCore"/> first (the coordinator proxy and
-/// the gateway every node has), then the roles the node carries.
+/// What every node starts first: the coordinator proxy and the gateway. The roles' actors are started by the
+/// node's host (Host/Node/NodeHost.cs) through <see cref="RoleStarter"/>, each registered under its key above.
 /// </summary>
 public static class RoleExtensions
 {
@@ -26,19 +26,4 @@ public static class RoleExtensions
             registry.Register<CoordinatorProxyKey>(proxy);
             registry.Register<GatewayKey>(RoleStarter.StartGateway(system, proxy, authorizer));
         });
-
-    public static AkkaConfigurationBuilder WithCoordinatorRole(this AkkaConfigurationBuilder b, CoordinatorRoleOptions o) =>
-        b.WithActors((system, registry) => registry.Register<CoordinatorManagerKey>(RoleStarter.StartCoordinator(system, o)));
-
-    public static AkkaConfigurationBuilder WithDataRole(this AkkaConfigurationBuilder b, DataRoleOptions o) =>
-        b.WithActors((system, registry) =>
-            registry.Register<DataNodeKey>(RoleStarter.StartDataNode(system, o, registry.Get<CoordinatorProxyKey>())));
-
-    public static AkkaConfigurationBuilder WithTrainerRole(this AkkaConfigurationBuilder b, TrainerRoleOptions o) =>
-        b.WithActors((system, registry) =>
-            registry.Register<TrainerKey>(RoleStarter.StartTrainer(system, o, registry.Get<CoordinatorProxyKey>())));
-
-    public static AkkaConfigurationBuilder WithEvalRole(this AkkaConfigurationBuilder b, EvalRoleOptions o) =>
-        b.WithActors((system, registry) =>
-            registry.Register<EvaluatorKey>(RoleStarter.StartEvaluator(system, o, registry.Get<CoordinatorProxyKey>())));
 }

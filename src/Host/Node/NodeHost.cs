@@ -72,8 +72,9 @@ public static class NodeHost
             // Before the `started` callback: once a node prints its address, its health endpoint answers.
             ab.WithNodeManagement(o, file.Source);
             if (plan is not null)
-                ab.WithActors((system, registry) => RoleStarter.StartCoordinator(system, new CoordinatorRoleOptions(plan, services.Store,
-                    o.Coordinator with { CheckpointServer = registry.Get<CheckpointServerKey>(), Storage = o.Storage })));
+                ab.WithActors((system, registry) => registry.Register<CoordinatorManagerKey>(RoleStarter.StartCoordinator(system,
+                    new CoordinatorRoleOptions(plan, services.Store,
+                        o.Coordinator with { CheckpointServer = registry.Get<CheckpointServerKey>(), Storage = o.Storage }))));
             if (o.Has(ClusterRoles.Data))
                 ab.WithActors((system, registry) => registry.Register<DataNodeKey>(RoleStarter.StartDataNode(system,
                     new DataRoleOptions(new DataNodeSettings(SelfName(system), o.MaxLeases, o.ChunkBytes, o.DataHeartbeat, o.DecodeWorkers), services.Bind),
