@@ -13,14 +13,7 @@ namespace LiteVae.Host.Tests.Evaluation;
 /// <summary>A tiny LiteVAE with saved weights, and the bundled held-out shard read independently of `litevae eval`.</summary>
 internal sealed class EvalTestKit : IDisposable
 {
-    public const string TinyConf = """
-        model {
-          embed_dim = 4
-          encoder { extractor_channels = 8, extractor_mult = [1, 2], extractor_resblocks = 1,
-                    aggregate_channels = 8, aggregate_mult = [1, 2], aggregate_resblocks = 1 }
-          decoder { channels = 8, channel_mult = [1, 1, 2, 2], num_res_blocks = 0 }
-        }
-        """;
+    public const string TinyConf = Support.TinyModel.Conf;
 
     public static string EvalShard => Path.Combine(RepoPaths.Root, "samples", "shards", "eval-000000.tar");
 

@@ -2,7 +2,7 @@ using LiteVae.Data.Imaging;
 
 namespace LiteVae.Host.Tests.Support;
 
-/// <summary>The tiny autoencoder config and noise images the inference and interop command tests share.</summary>
+/// <summary>The tiny autoencoder config and noise images the inference, interop and evaluation tests share.</summary>
 internal static class TinyModel
 {
     public const string Conf = """
